@@ -1,0 +1,7 @@
+module github.com/hotmod/hotmod/examples
+
+go 1.22
+
+require github.com/hotmod/hotmod/sdk v0.0.0
+
+replace github.com/hotmod/hotmod/sdk => ../sdk

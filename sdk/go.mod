@@ -1,0 +1,3 @@
+module github.com/hotmod/hotmod/sdk
+
+go 1.22
