@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:
+#   make serve   builds hotmod and the examples, then runs the daemon on them
+#   make test    runs every check and test, as CI does
+GO       ?= go
+BIN      := bin/hotmod
+PLUGINS  := plugins
+EXAMPLES := greeter pricing
+
+# Packages whose tests load native plugins cannot run under -race (a plugin
+# must be built with the host's exact flags); everything else runs with it.
+NATIVE_PKGS := ./internal/native/... ./internal/build/... ./internal/plugintest/... ./integration/... ./cmd/hotmod/...
+RACE_PKGS   := . ./internal/server/...
+
+.PHONY: serve build examples test lint bench clean
+
+serve: examples
+	./$(BIN) serve --dir $(PLUGINS)
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hotmod
+
+examples: build
+	@mkdir -p $(PLUGINS)
+	@for e in $(EXAMPLES); do ./$(BIN) build -o $(PLUGINS) ./examples/$$e || exit 1; done
+
+lint:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	cd examples && $(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+
+test: lint
+	cd sdk && $(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 $(NATIVE_PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/
+
+clean:
+	rm -rf bin $(PLUGINS)

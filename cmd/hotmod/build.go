@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hotmod/hotmod/internal/build"
+	"github.com/hotmod/hotmod/internal/native"
+	"github.com/spf13/cobra"
+)
+
+func buildCmd() *cobra.Command {
+	var transport, out string
+	cmd := &cobra.Command{
+		Use:   "build [--transport native] [-o DIR] [PKG]",
+		Short: "Build a module into an artifact this hotmod loads",
+		Long: `build compiles the module's main package in directory PKG (default ".") into
+DIR/<name of PKG>.so and prints the artifact's path. The artifact is written
+under a temporary name and renamed into place, so building straight into the
+directory ` + "`hotmod serve`" + ` watches publishes it safely.
+
+A native artifact only loads into a host built by the same Go toolchain with
+the same flags, so build uses the toolchain and flags this hotmod binary was
+built with. A GOTOOLCHAIN set in the environment wins (build then warns when
+this hotmod would refuse the result).`,
+		Args: args(0, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			switch transport {
+			case "native":
+			case "wasm", "process":
+				return fmt.Errorf("the %s transport is not available yet: build with --transport native", transport)
+			default:
+				return usagef("unknown transport %q: use native", transport)
+			}
+			pkg := "."
+			if len(a) == 1 {
+				pkg = a[0]
+			}
+			dir, err := filepath.Abs(pkg)
+			if err != nil {
+				return err
+			}
+			path, err := build.Native(cmd.Context(), build.Options{Dir: dir, Out: out})
+			if err != nil {
+				return err
+			}
+			if rep, err := native.Preflight(path); err == nil && len(rep.Problems) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: this hotmod (%s) will refuse %s:\n  - %s\n",
+					hostVersion(), path, strings.Join(rep.Problems, "\n  - "))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native (wasm and process are coming)")
+	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the artifact to (created if missing)")
+	return cmd
+}

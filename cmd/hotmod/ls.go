@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hotmod/hotmod"
+	"github.com/spf13/cobra"
+)
+
+func lsCmd() *cobra.Command {
+	var addr string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls [--json]",
+		Short: "List the modules the daemon holds",
+		Long: `ls lists every module version the daemon holds and every artifact that failed
+to load, with the reason. An artifact that failed before its manifest could be
+read has no module name or version: its file names it.
+
+--json prints the daemon's answer (GET /v1/modules) as it is.`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(addr)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			var list struct {
+				Modules []hotmod.ModuleInfo `json:"modules"`
+			}
+			body, err := c.get(ctx, "/v1/modules", &list)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeIndented(cmd.OutOrStdout(), body)
+			}
+			return writeTable(cmd.OutOrStdout(), list.Modules)
+		},
+	}
+	addrFlag(cmd, &addr)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// writeTable writes one line per module version or failed artifact. The
+// REASON column appears when something failed; a multi-line reason shows its
+// first line (--json has all of it).
+func writeTable(w io.Writer, mods []hotmod.ModuleInfo) error {
+	if len(mods) == 0 {
+		_, err := fmt.Fprintln(w, "no modules loaded: build one into the directory `hotmod serve` watches, e.g. `hotmod build -o ./plugins`")
+		return err
+	}
+	failed := false
+	for _, m := range mods {
+		failed = failed || m.Reason != ""
+	}
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	header := "MODULE\tVERSION\tTRANSPORT\tSTATE\tIN-FLIGHT\tARTIFACT"
+	if failed {
+		header += "\tREASON"
+	}
+	fmt.Fprintln(tw, header)
+	for _, m := range mods {
+		inFlight := strconv.FormatInt(m.InFlight, 10)
+		if m.State == hotmod.StateFailed {
+			inFlight = "-"
+		}
+		artifact := "-"
+		if m.Artifact != "" {
+			artifact = filepath.Base(m.Artifact)
+		}
+		line := strings.Join([]string{orDash(m.Name), orDash(m.Version), orDash(string(m.Transport)),
+			m.State.String(), inFlight, artifact}, "\t")
+		if failed {
+			line += "\t" + firstLine(m.Reason)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Padding runs to the last column's start; lines without a REASON keep
+	// none of it.
+	var out bytes.Buffer
+	for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		out.WriteString(strings.TrimRight(l, " "))
+		out.WriteByte('\n')
+	}
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	if first, _, ok := strings.Cut(s, "\n"); ok {
+		return first + " …"
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+package hotmod
+
+import "github.com/hotmod/hotmod/sdk"
+
+// Error is the error type every failed call returns; its Code is the same on
+// every transport and on the HTTP API.
+type Error = sdk.Error
+
+// Sentinel errors for errors.Is; each matches every Error with its code.
+var (
+	// ErrUnknownModule: no loaded module matches the name or version range.
+	ErrUnknownModule = sdk.ErrUnknownModule
+	// ErrUnknownMethod: the module has no such method.
+	ErrUnknownMethod = sdk.ErrUnknownMethod
+	// ErrBadParams: the params do not fit the method or the value model.
+	ErrBadParams = sdk.ErrBadParams
+	// ErrTimeout: the call's context expired before the module answered.
+	ErrTimeout = sdk.ErrTimeout
+	// ErrPanic: the module panicked; the host recovered and keeps serving.
+	ErrPanic = sdk.ErrPanic
+	// ErrNotActive: the version is loaded but not serving calls.
+	ErrNotActive = sdk.ErrNotActive
+	// ErrIncompatible: the artifact cannot be loaded by this host.
+	ErrIncompatible = sdk.ErrIncompatible
+	// ErrInternal: a failure inside hotmod itself.
+	ErrInternal = sdk.ErrInternal
+	// ErrModule: the module returned an error of its own.
+	ErrModule = sdk.ErrModule
+)

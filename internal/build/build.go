@@ -1,0 +1,285 @@
+// Package build builds module artifacts that the running host can load.
+//
+// A native artifact is a Go plugin (-buildmode=plugin), and a plugin only
+// loads into a host built by the same toolchain with the same flags, from
+// identical sources for every package the two share. Native therefore builds
+// with the toolchain and flags recorded in the running binary's own build
+// info (see HostToolchain), so that what `hotmod build` makes, `hotmod serve`
+// loads.
+//
+// Native compiles a FILE LIST (the package's non-test .go files) rather than
+// a package path. The go command then names the plugin
+// `plugin/unnamed-<hash of build ID and sources>`, so every distinct build has
+// a plugin path of its own and a new version loads next to the old one in the
+// same process. A package-path build reuses one plugin path for every version
+// (the runtime answers "plugin already loaded"), and `-ldflags=-pluginpath=`
+// breaks symbol lookup ("could not find symbol Module").
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// Options says what to build and where.
+type Options struct {
+	// Dir is the module's main package directory.
+	Dir string
+	// Out is the output directory; "" means the current directory. It is
+	// created if missing.
+	Out string
+	// Name is the output's base name without extension; "" means the base
+	// name of Dir.
+	Name string
+	// Env is extra environment for the go command, e.g. "GOTOOLCHAIN=go1.25.5"
+	// or "GOFLAGS=-race". It is appended after os.Environ() and after the
+	// settings Native derives from the host, so it wins over both.
+	Env []string
+	// Stderr, when set, receives the go command's output as it runs.
+	Stderr io.Writer
+}
+
+// nonGoSources are the extensions of source files a package may hold that a
+// file-list build cannot take (the go command accepts only .go files there).
+var nonGoSources = map[string]bool{
+	".c": true, ".cc": true, ".cpp": true, ".cxx": true, ".m": true,
+	".s": true, ".S": true, ".sx": true, ".f": true, ".F": true,
+	".for": true, ".f90": true, ".syso": true, ".swig": true, ".swigcxx": true,
+}
+
+// Native builds the package in o.Dir as a native plugin and returns the
+// artifact's absolute path, `<Out>/<Name>.so`. The artifact is written under
+// a temporary name in Out and renamed into place, so a directory watcher never
+// sees a half-written file.
+func Native(ctx context.Context, o Options) (path string, err error) {
+	if o.Dir == "" {
+		return "", errors.New("build: no package directory given")
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	files, err := sourceFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	out := o.Out
+	if out == "" {
+		out = "."
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	name := o.Name
+	if name == "" {
+		name = filepath.Base(dir)
+	}
+	if name == "" || name == "." || name == string(filepath.Separator) || strings.ContainsRune(name, filepath.Separator) {
+		return "", fmt.Errorf("build: %q is not a usable artifact name", name)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	tmp, err := os.MkdirTemp(out, ".hotmod-build-")
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	_, flags := HostToolchain()
+	args := append([]string{"build", "-buildmode=plugin"}, flags...)
+	args = append(args, "-o", filepath.Join(tmp, name+".so"))
+	args = append(args, files...)
+
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = buildEnv(os.Environ(), o.Env)
+	var output bytes.Buffer
+	var w io.Writer = &output
+	if o.Stderr != nil {
+		w = io.MultiWriter(&output, o.Stderr)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s",
+			strings.Join(args, " "), dir, err, strings.TrimSpace(output.String()))
+	}
+	path = filepath.Join(out, name+".so")
+	if err := os.Rename(filepath.Join(tmp, name+".so"), path); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	return path, nil
+}
+
+// sourceFiles lists the package's non-test .go files (relative names, sorted)
+// the way the go command would see them; build constraints inside the files
+// are still applied by the go command.
+func sourceFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	var files, foreign []string
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") {
+			continue
+		}
+		switch ext := filepath.Ext(n); {
+		case ext == ".go" && !strings.HasSuffix(n, "_test.go"):
+			files = append(files, n)
+		case nonGoSources[ext]:
+			foreign = append(foreign, n)
+		}
+	}
+	if len(foreign) > 0 {
+		return nil, fmt.Errorf("build: %s holds non-Go sources (%s): a native module is built from a list of .go files, "+
+			"which cannot include them — move that code into a package the main package imports", dir, strings.Join(foreign, ", "))
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("build: no Go source files in %s", dir)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// buildEnv returns the go command's environment: the process environment,
+// then what the host's build info requires, then the caller's extra.
+func buildEnv(environ, extra []string) []string {
+	goVersion, _ := HostToolchain()
+	env := append([]string(nil), environ...)
+	// GOTOOLCHAIN: an explicit choice (the process environment or Options.Env)
+	// wins; otherwise ask for the host's exact release.
+	if lookupEnv(environ, "GOTOOLCHAIN") == "" && lookupEnv(extra, "GOTOOLCHAIN") == "" {
+		if v := releaseVersion(goVersion); v != "" {
+			env = append(env, "GOTOOLCHAIN="+v)
+		}
+	}
+	env = append(env, "CGO_ENABLED=1")
+	env = append(env, hostGoEnv()...)
+	return append(env, extra...)
+}
+
+// lookupEnv returns the last value of key in env ("" when absent), the value
+// os/exec would use.
+func lookupEnv(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+var releaseRE = regexp.MustCompile(`^go1\.\d+(\.\d+)?((rc|beta)\d+)?$`)
+
+// releaseVersion returns the release name in a Go version string, "" for a
+// development toolchain (which GOTOOLCHAIN cannot name).
+func releaseVersion(v string) string {
+	v, _, _ = strings.Cut(v, " ") // "go1.26.8 X:boringcrypto"
+	if releaseRE.MatchString(v) {
+		return v
+	}
+	return ""
+}
+
+// hostInfo is the running binary's build info; nil when it has none.
+func hostInfo() *debug.BuildInfo {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	return bi
+}
+
+func settings(bi *debug.BuildInfo) map[string]string {
+	m := map[string]string{}
+	if bi != nil {
+		for _, s := range bi.Settings {
+			m[s.Key] = s.Value
+		}
+	}
+	return m
+}
+
+// HostToolchain returns the Go version that built the running binary and the
+// `go build` flags a native plugin needs to match it: -race, -msan, -asan,
+// -trimpath, -gcflags, -asmflags, -tags and -pgo as the binary's build info
+// records them. The plugin must also be built with CGO_ENABLED=1 and the
+// host's GOOS, GOARCH, GOAMD64 (or the GOARCH's other level variable),
+// GOEXPERIMENT and GOFIPS140; Native sets those in the environment.
+//
+// In a test binary the answer describes the test binary: `go test -race`
+// gives -race.
+func HostToolchain() (goVersion string, flags []string) {
+	bi := hostInfo()
+	if bi == nil {
+		return runtime.Version(), nil
+	}
+	s := settings(bi)
+	for _, k := range []string{"-race", "-msan", "-asan", "-trimpath"} {
+		if s[k] == "true" {
+			flags = append(flags, k)
+		}
+	}
+	for _, k := range []string{"-gcflags", "-asmflags", "-tags"} {
+		if v := s[k]; v != "" {
+			flags = append(flags, k+"="+v)
+		}
+	}
+	// PGO changes how shared packages (the standard library included) are
+	// compiled; without it the plugin must not pick up a default.pgo either.
+	if p := s["-pgo"]; p != "" {
+		if _, err := os.Stat(p); err == nil {
+			flags = append(flags, "-pgo="+p)
+		}
+	} else {
+		flags = append(flags, "-pgo=off")
+	}
+	return bi.GoVersion, flags
+}
+
+// hostGoEnv returns the GO* settings of the host's build info as environment
+// assignments, with GOEXPERIMENT and GOFIPS140 cleared when the host used
+// the defaults, so that a stray value in the environment cannot make an
+// artifact the host refuses.
+func hostGoEnv() []string {
+	s := settings(hostInfo())
+	if len(s) == 0 {
+		return nil
+	}
+	for _, k := range []string{"GOEXPERIMENT", "GOFIPS140"} {
+		if _, ok := s[k]; !ok {
+			s[k] = ""
+		}
+	}
+	var env []string
+	for k, v := range s {
+		if isGoEnvSetting(k) {
+			env = append(env, k+"="+v)
+		}
+	}
+	sort.Strings(env)
+	return env
+}
+
+var goEnvRE = regexp.MustCompile(`^GO[A-Z0-9]+$`)
+
+// isGoEnvSetting reports whether a build-info key is a GO* environment
+// variable (GOOS, GOARCH, GOAMD64, GOARM, GOEXPERIMENT, GOFIPS140, …).
+func isGoEnvSetting(k string) bool { return goEnvRE.MatchString(k) }

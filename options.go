@@ -1,0 +1,72 @@
+package hotmod
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Option configures a Registry. Options are made by the With… functions.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	logger       *slog.Logger
+	drainTimeout time.Duration
+	settle       time.Duration
+	cacheDir     string
+	moduleConfig map[string]map[string]any
+}
+
+func defaultConfig() config {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return config{
+		logger:       slog.Default(),
+		drainTimeout: 30 * time.Second,
+		settle:       10 * time.Millisecond,
+		cacheDir:     filepath.Join(dir, "hotmod"),
+		moduleConfig: map[string]map[string]any{},
+	}
+}
+
+// WithLogger sets the structured logger for lifecycle events and module
+// panics. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithDrainTimeout bounds how long a replaced version waits for its in-flight
+// calls before it is unloaded anyway. The default is 30s.
+func WithDrainTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.drainTimeout = d })
+}
+
+// WithSettle sets how long a watched file must stay unchanged (no write
+// events, same size and modification time) before it is loaded. The default
+// is 10ms; files renamed into the directory are complete at once, so that is
+// the safest way to publish an artifact.
+func WithSettle(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.settle = d })
+}
+
+// WithCacheDir sets where private copies of artifacts are kept. The default
+// is hotmod under the user's cache directory.
+func WithCacheDir(dir string) Option {
+	return optionFunc(func(c *config) { c.cacheDir = dir })
+}
+
+// WithModuleConfig gives a module's Init hook its configuration.
+func WithModuleConfig(module string, cfg map[string]any) Option {
+	return optionFunc(func(c *config) { c.moduleConfig[module] = cfg })
+}

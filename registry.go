@@ -1,0 +1,483 @@
+package hotmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/hotmod/hotmod/internal/native"
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// Registry holds modules and routes calls to them. It is safe for concurrent
+// use; Invoke never takes a lock.
+type Registry struct {
+	cfg    config
+	routes atomic.Pointer[table]
+
+	// loadMu serializes lifecycle operations (Load, Register, Unload), so
+	// that checks against the loaded set and the switch that follows are one
+	// step. Calls never wait for it.
+	loadMu sync.Mutex
+
+	mu     sync.Mutex // guards the fields below and every version's state
+	all    []*version
+	failed map[string]ModuleInfo // by artifact path: loads that failed
+	closed bool
+
+	native     *native.Loader
+	nativeOnce sync.Once
+
+	selectors selectorCache
+	events    eventHub
+	drainWG   sync.WaitGroup
+}
+
+// New returns an empty registry.
+func New(opts ...Option) *Registry {
+	r := &Registry{cfg: defaultConfig(), failed: map[string]ModuleInfo{}}
+	for _, o := range opts {
+		o.apply(&r.cfg)
+	}
+	r.routes.Store(buildTable(nil))
+	return r
+}
+
+// Invoke calls method on the module that ref names: "name" (its newest
+// active version), "name@1.2.3" or "name@^1.2". Errors are *Error values;
+// test them with errors.Is and the Err… sentinels.
+func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[string]any) (map[string]any, error) {
+	for {
+		v, err := r.route(ref)
+		if err != nil {
+			return nil, err
+		}
+		if !v.enter() {
+			continue // the version began draining after we read the table: route again
+		}
+		out, err := v.inst.Invoke(ctx, method, params)
+		v.leave()
+		if err != nil {
+			return nil, sdk.AsError(err)
+		}
+		return out, nil
+	}
+}
+
+func (r *Registry) route(ref string) (*version, error) {
+	t := r.routes.Load()
+	if vs := t.modules[ref]; len(vs) > 0 {
+		return vs[0], nil // a plain name: the newest active version
+	}
+	s, err := r.selectors.parse(ref)
+	if err != nil {
+		return nil, err
+	}
+	if v := t.pick(s); v != nil {
+		return v, nil
+	}
+	return nil, r.notRoutable(s)
+}
+
+// notRoutable explains why no active version matches s.
+func (r *Registry) notRoutable(s selector) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var known, names []string
+	seen := map[string]bool{}
+	for _, v := range r.all {
+		if !seen[v.name] {
+			seen[v.name] = true
+			names = append(names, v.name)
+		}
+		if v.name != s.name {
+			continue
+		}
+		if s.matches(v) {
+			msg := fmt.Sprintf("%s is %s", v.ref(), v.state)
+			if v.reason != "" {
+				msg += ": " + v.reason
+			}
+			return &sdk.Error{Code: sdk.CodeNotActive, Message: msg}
+		}
+		if v.state == StateActive {
+			known = append(known, v.manifest.Version)
+		}
+	}
+	if len(known) > 0 {
+		return sdk.Errorf(sdk.CodeUnknownModule, "no active version of %s matches %q (active: %s)", s.name, s.raw, strings.Join(known, ", "))
+	}
+	sort.Strings(names)
+	loaded := strings.Join(names, ", ")
+	if loaded == "" {
+		loaded = "none"
+	}
+	return sdk.Errorf(sdk.CodeUnknownModule, "no module %q is loaded (loaded: %s)", s.name, loaded)
+}
+
+// Load loads the artifact at path, validates it and makes it Active. If
+// the same path held another version before, that version is replaced: it
+// drains in the background and is unloaded. Loading the same bytes again
+// from the same path does nothing. On failure whatever served before keeps
+// serving, and the failure is recorded (see Modules) and returned.
+func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ModuleInfo{}, sdk.Errorf(sdk.CodeIncompatible, "%s: %v", path, err)
+	}
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	transport, ok := transportOf(abs)
+	if !ok {
+		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
+			"%s: unknown kind of artifact: hotmod loads native plugins (.so)", abs))
+	}
+	inst, err := r.open(ctx, transport, abs)
+	if err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
+	if cur := r.sameArtifact(abs, inst); cur != nil {
+		return *cur, nil
+	}
+	return r.admit(ctx, inst, transport, abs)
+}
+
+// Register adds a module compiled into the host (transport Builtin). It
+// goes through the same lifecycle as a loaded artifact.
+func (r *Registry) Register(ctx context.Context, m *sdk.Module) (ModuleInfo, error) {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	if err := m.Validate(); err != nil {
+		return ModuleInfo{}, err
+	}
+	return r.admit(ctx, newBuiltin(m, r.cfg.logger), Builtin, "")
+}
+
+func transportOf(path string) (Transport, bool) {
+	switch filepath.Ext(path) {
+	case ".so":
+		return Native, true
+	}
+	return "", false
+}
+
+func (r *Registry) open(ctx context.Context, t Transport, path string) (instance, error) {
+	switch t {
+	case Native:
+		r.nativeOnce.Do(func() {
+			r.native = native.NewLoader(filepath.Join(r.cfg.cacheDir, "native"), r.cfg.logger)
+		})
+		inst, err := r.native.Load(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return inst, nil
+	}
+	return nil, sdk.Errorf(sdk.CodeInternal, "no loader for transport %q", t)
+}
+
+// sameArtifact returns the live version already loaded from path with the
+// same bytes, if there is one.
+func (r *Registry) sameArtifact(path string, inst instance) *ModuleInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range r.all {
+		if v.artifact == path && v.inst.Sum() == inst.Sum() && v.state != StateDraining {
+			delete(r.failed, path)
+			info := v.info()
+			return &info
+		}
+	}
+	return nil
+}
+
+// admit takes an opened instance through Loaded → Validated → Active.
+func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifact string) (ModuleInfo, error) {
+	man := inst.Manifest()
+	sv, err := semver.StrictNewVersion(man.Version)
+	if err != nil {
+		_ = inst.Close()
+		return r.failArtifact(artifact, t, sdk.Errorf(sdk.CodeIncompatible,
+			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version))
+	}
+	v := newVersion(inst, sv, t, artifact)
+	r.transition(v, StateLoaded, nil)
+
+	if err := r.validate(ctx, v); err != nil {
+		_ = inst.Close()
+		r.transition(v, StateFailed, err)
+		r.forget(v)
+		return r.failArtifact(artifact, t, err, v)
+	}
+	r.transition(v, StateValidated, nil)
+
+	// Activate: one snapshot swap routes to v and away from whatever v
+	// replaces (the version previously loaded from the same artifact).
+	r.mu.Lock()
+	var old *version
+	for _, o := range r.all {
+		if artifact != "" && o.artifact == artifact && o != v && o.state == StateActive {
+			old = o
+		}
+	}
+	r.setState(v, StateActive, nil)
+	if old != nil {
+		r.setState(old, StateDraining, nil)
+	}
+	delete(r.failed, artifact)
+	r.publish()
+	info := v.info()
+	r.mu.Unlock()
+	if old != nil {
+		r.drainInBackground(old)
+	}
+	return info, nil
+}
+
+// validate checks v against the loaded set and runs its Init and Check hooks.
+func (r *Registry) validate(ctx context.Context, v *version) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return sdk.Errorf(sdk.CodeNotActive, "the registry is closed")
+	}
+	for _, o := range r.all {
+		if o == v || o.name != v.name || !o.semver.Equal(v.semver) || o.state == StateDraining {
+			continue
+		}
+		from := o.artifact
+		if from == "" {
+			from = "the host (builtin)"
+		}
+		r.mu.Unlock()
+		if o.artifact == v.artifact {
+			return sdk.Errorf(sdk.CodeIncompatible,
+				"%s is already loaded from this file with different contents: bump the version (e.g. %s) so the new build can replace it",
+				v.ref(), v.semver.IncPatch().String())
+		}
+		return sdk.Errorf(sdk.CodeIncompatible,
+			"%s is already loaded from %s: two artifacts may not hold the same module and version — bump the version or remove one of them",
+			v.ref(), from)
+	}
+	r.mu.Unlock()
+
+	if err := callHook(func() error { return v.inst.Init(ctx, r.cfg.moduleConfig[v.name]) }); err != nil {
+		return sdk.Errorf(sdk.CodeIncompatible, "%s: Init failed: %v", v.ref(), err)
+	}
+	if err := callHook(func() error { return v.inst.Check(ctx) }); err != nil {
+		return sdk.Errorf(sdk.CodeIncompatible, "%s: self-check failed: %v", v.ref(), err)
+	}
+	return nil
+}
+
+// Unload drains and unloads every live version that ref names ("name" names
+// them all). It returns once they are unloaded or ctx ends.
+func (r *Registry) Unload(ctx context.Context, ref string) error {
+	s, err := parseRef(ref)
+	if err != nil {
+		return err
+	}
+	r.loadMu.Lock()
+	r.mu.Lock()
+	var gone []*version
+	for _, v := range r.all {
+		if s.matches(v) && v.state == StateActive {
+			r.setState(v, StateDraining, nil)
+			gone = append(gone, v)
+		}
+	}
+	r.publish()
+	r.mu.Unlock()
+	r.loadMu.Unlock()
+	if len(gone) == 0 {
+		return r.notRoutable(s)
+	}
+	return r.drainAll(ctx, gone)
+}
+
+// unloadArtifact drains and unloads what was loaded from path and forgets a
+// failure recorded for it: the file is gone.
+func (r *Registry) unloadArtifact(path string) {
+	r.loadMu.Lock()
+	r.mu.Lock()
+	delete(r.failed, path)
+	var gone []*version
+	for _, v := range r.all {
+		if v.artifact == path && v.state == StateActive {
+			r.setState(v, StateDraining, nil)
+			gone = append(gone, v)
+		}
+	}
+	r.publish()
+	r.mu.Unlock()
+	r.loadMu.Unlock()
+	for _, v := range gone {
+		r.drainInBackground(v)
+	}
+}
+
+func (r *Registry) drainInBackground(v *version) {
+	r.drainWG.Add(1)
+	go func() {
+		defer r.drainWG.Done()
+		r.drain(context.Background(), v)
+	}()
+}
+
+func (r *Registry) drainAll(ctx context.Context, vs []*version) error {
+	var errs []error
+	for _, v := range vs {
+		errs = append(errs, r.drain(ctx, v))
+	}
+	return errors.Join(errs...)
+}
+
+// drain waits for v's in-flight calls (bounded by the drain timeout and ctx),
+// closes it and forgets it.
+func (r *Registry) drain(ctx context.Context, v *version) error {
+	v.close()
+	timer := time.NewTimer(r.cfg.drainTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-v.drained:
+	case <-timer.C:
+		err = sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running after the drain timeout (%s); unloading anyway", v.ref(), v.inFlight(), r.cfg.drainTimeout)
+	case <-ctx.Done():
+		err = sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running when the caller gave up; unloading anyway", v.ref(), v.inFlight())
+	}
+	if cerr := callHook(v.inst.Close); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("%s: Close: %w", v.ref(), cerr))
+	}
+	r.transition(v, StateUnloaded, err)
+	r.forget(v)
+	return err
+}
+
+// Modules lists every version the registry holds, and every artifact that
+// failed to load, sorted by name and newest version first.
+func (r *Registry) Modules() []ModuleInfo {
+	r.mu.Lock()
+	out := make([]ModuleInfo, 0, len(r.all)+len(r.failed))
+	for _, v := range r.all {
+		out = append(out, v.info())
+	}
+	for _, f := range r.failed {
+		out = append(out, f)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.Version != b.Version {
+			va, ea := semver.NewVersion(a.Version)
+			vb, eb := semver.NewVersion(b.Version)
+			if ea == nil && eb == nil {
+				return va.GreaterThan(vb)
+			}
+			return a.Version > b.Version
+		}
+		return a.Artifact < b.Artifact
+	})
+	return out
+}
+
+// Close unloads every module, waiting for in-flight calls (bounded by the
+// drain timeout and ctx). The registry accepts no loads afterwards.
+func (r *Registry) Close(ctx context.Context) error {
+	r.loadMu.Lock()
+	r.mu.Lock()
+	r.closed = true
+	var gone []*version
+	for _, v := range r.all {
+		if v.state == StateActive {
+			r.setState(v, StateDraining, nil)
+			gone = append(gone, v)
+		}
+	}
+	r.publish()
+	r.mu.Unlock()
+	r.loadMu.Unlock()
+	err := r.drainAll(ctx, gone)
+	r.drainWG.Wait()
+	r.events.close()
+	return err
+}
+
+// transition moves v to state to and emits the event.
+func (r *Registry) transition(v *version, to State, err error) {
+	r.mu.Lock()
+	r.setState(v, to, err)
+	r.mu.Unlock()
+}
+
+// setState changes v's state and emits the event; r.mu must be held. A
+// version seen for the first time joins r.all.
+func (r *Registry) setState(v *version, to State, err error) {
+	from := v.state
+	if from == StateNone {
+		r.all = append(r.all, v)
+	}
+	v.state, v.since, v.reason = to, time.Now(), ""
+	if err != nil && to == StateFailed {
+		v.reason = err.Error()
+	}
+	r.emit(Event{Time: v.since, Module: v.name, Version: v.manifest.Version, Transport: v.transport,
+		Artifact: v.artifact, From: from, To: to, Err: err})
+}
+
+// forget drops v from the registry once it is Unloaded or Failed.
+func (r *Registry) forget(v *version) {
+	r.mu.Lock()
+	for i, o := range r.all {
+		if o == v {
+			r.all = append(r.all[:i], r.all[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+}
+
+// publish swaps in a new routing table; r.mu must be held.
+func (r *Registry) publish() { r.routes.Store(buildTable(r.all)) }
+
+// failArtifact records that the artifact at path failed and returns err. v,
+// if given, is the version whose manifest was read before the failure.
+func (r *Registry) failArtifact(path string, t Transport, err error, v ...*version) (ModuleInfo, error) {
+	info := ModuleInfo{Transport: t, State: StateFailed, Reason: err.Error(), Artifact: path, Since: time.Now()}
+	if len(v) > 0 {
+		info.Name, info.Version, info.Sum = v[0].name, v[0].manifest.Version, v[0].inst.Sum()
+		m := v[0].manifest
+		info.Manifest = &m
+	}
+	if path == "" {
+		return info, err // a builtin: nothing on disk to show
+	}
+	r.mu.Lock()
+	r.failed[path] = info
+	if len(v) == 0 {
+		r.emit(Event{Time: info.Since, Transport: t, Artifact: path, To: StateFailed, Err: err})
+	}
+	r.mu.Unlock()
+	return info, err
+}
+
+// callHook runs a module hook, turning a panic into an error.
+func callHook(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = sdk.Errorf(sdk.CodePanic, "panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return f()
+}

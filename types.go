@@ -1,0 +1,103 @@
+package hotmod
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// State is where a module version is in its lifecycle (see the package doc).
+type State int
+
+// The lifecycle states. The zero value, StateNone, is the "from" state of a
+// version's first event.
+const (
+	StateNone State = iota
+	StateLoaded
+	StateValidated
+	StateActive
+	StateDraining
+	StateUnloaded
+	StateFailed
+)
+
+var stateNames = [...]string{"None", "Loaded", "Validated", "Active", "Draining", "Unloaded", "Failed"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// MarshalText writes the state's name, so JSON shows "Active", not 3.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state's name.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown state %q", b)
+}
+
+// Transport is how an artifact is loaded and called.
+type Transport string
+
+// The transports.
+const (
+	// Native: a Go plugin (.so) opened in the host process.
+	Native Transport = "native"
+	// Builtin: a module compiled into the host and added with Register.
+	Builtin Transport = "builtin"
+)
+
+// ModuleInfo describes one version of a module, or an artifact that failed
+// before its manifest could be read (then Name and Version are empty).
+type ModuleInfo struct {
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Transport Transport     `json:"transport"`
+	State     State         `json:"state"`
+	Reason    string        `json:"reason,omitempty"`   // why it Failed
+	Artifact  string        `json:"artifact,omitempty"` // the file it came from
+	Sum       string        `json:"sha256,omitempty"`   // of the artifact's bytes
+	Since     time.Time     `json:"since"`              // when it entered State
+	InFlight  int64         `json:"in_flight"`          // calls running now
+	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
+}
+
+// Ref is "name@version" (or the artifact's path when the name is unknown).
+func (m ModuleInfo) Ref() string {
+	if m.Name == "" {
+		return m.Artifact
+	}
+	return m.Name + "@" + m.Version
+}
+
+// Event is one lifecycle transition of one module version.
+type Event struct {
+	Time      time.Time
+	Module    string // empty when the artifact failed before its manifest was read
+	Version   string
+	Transport Transport
+	Artifact  string
+	From, To  State
+	Err       error // why, when To is Failed (or a drain that timed out)
+}
+
+func (e Event) String() string {
+	ref := e.Module + "@" + e.Version
+	if e.Module == "" {
+		ref = e.Artifact
+	}
+	s := fmt.Sprintf("%s %s → %s", ref, e.From, e.To)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}

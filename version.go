@@ -1,0 +1,88 @@
+package hotmod
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// instance is a loaded artifact, whatever its transport.
+type instance interface {
+	Manifest() sdk.Manifest
+	Sum() string
+	Invoke(ctx context.Context, method string, params map[string]any) (map[string]any, error)
+	Init(ctx context.Context, config map[string]any) error
+	Check(ctx context.Context) error
+	Close() error
+}
+
+// closingBit marks a version's gate closed: no call may enter any more.
+const closingBit = int64(1) << 62
+
+// version is one loaded version of a module.
+type version struct {
+	name      string
+	semver    *semver.Version
+	transport Transport
+	artifact  string
+	inst      instance
+	manifest  sdk.Manifest
+
+	// gate counts calls in flight; closingBit is set when draining starts.
+	gate      atomic.Int64
+	drained   chan struct{}
+	drainOnce sync.Once
+
+	// Guarded by Registry.mu.
+	state  State
+	since  time.Time
+	reason string
+}
+
+func newVersion(inst instance, sv *semver.Version, transport Transport, artifact string) *version {
+	m := inst.Manifest()
+	return &version{
+		name: m.Name, semver: sv, transport: transport, artifact: artifact,
+		inst: inst, manifest: m, drained: make(chan struct{}),
+	}
+}
+
+// enter admits a call, or reports false when the version is draining; the
+// caller then routes again on a fresh snapshot.
+func (v *version) enter() bool {
+	if v.gate.Add(1)&closingBit != 0 {
+		v.leave()
+		return false
+	}
+	return true
+}
+
+func (v *version) leave() {
+	if v.gate.Add(-1) == closingBit {
+		v.drainOnce.Do(func() { close(v.drained) })
+	}
+}
+
+// close stops admitting calls; drained is closed once in-flight calls end.
+func (v *version) close() {
+	if v.gate.Or(closingBit) == 0 {
+		v.drainOnce.Do(func() { close(v.drained) })
+	}
+}
+
+func (v *version) inFlight() int64 { return v.gate.Load() &^ closingBit }
+
+func (v *version) ref() string { return v.name + "@" + v.manifest.Version }
+
+func (v *version) info() ModuleInfo {
+	m := v.manifest
+	return ModuleInfo{
+		Name: v.name, Version: m.Version, Transport: v.transport, State: v.state,
+		Reason: v.reason, Artifact: v.artifact, Sum: v.inst.Sum(), Since: v.since,
+		InFlight: v.inFlight(), Manifest: &m,
+	}
+}
