@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -99,6 +100,11 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 
 	_, flags := HostToolchain()
 	args := append([]string{"build", "-buildmode=plugin"}, flags...)
+	if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "-pgo=") }) {
+		// A host built without a profile: a default.pgo next to the module's
+		// sources must not change how the shared packages are compiled.
+		args = append(args, "-pgo=off")
+	}
 	args = append(args, "-o", filepath.Join(tmp, name+".so"))
 	args = append(args, files...)
 
@@ -219,8 +225,9 @@ func settings(bi *debug.BuildInfo) map[string]string {
 
 // HostToolchain returns the Go version that built the running binary and the
 // `go build` flags a native plugin needs to match it: -race, -msan, -asan,
-// -trimpath, -gcflags, -asmflags, -tags and -pgo as the binary's build info
-// records them. The plugin must also be built with CGO_ENABLED=1 and the
+// -trimpath, -gcflags, -asmflags, -tags and -pgo (when the profile is still
+// there) as the binary's build info records them. Native adds -pgo=off when
+// the host used no profile. The plugin must also be built with CGO_ENABLED=1 and the
 // host's GOOS, GOARCH, GOAMD64 (or the GOARCH's other level variable),
 // GOEXPERIMENT and GOFIPS140; Native sets those in the environment.
 //
@@ -243,13 +250,11 @@ func HostToolchain() (goVersion string, flags []string) {
 		}
 	}
 	// PGO changes how shared packages (the standard library included) are
-	// compiled; without it the plugin must not pick up a default.pgo either.
+	// compiled: use the host's profile when it is still there.
 	if p := s["-pgo"]; p != "" {
 		if _, err := os.Stat(p); err == nil {
 			flags = append(flags, "-pgo="+p)
 		}
-	} else {
-		flags = append(flags, "-pgo=off")
 	}
 	return bi.GoVersion, flags
 }

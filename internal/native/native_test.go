@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hotmod/hotmod/internal/plugintest"
 	"github.com/hotmod/hotmod/sdk"
@@ -542,6 +543,29 @@ func BenchmarkInvoke(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+		// Both ways in alternating batches, so that a busy machine slows
+		// both alike: reports each one's ns/call and the overhead in percent.
+		b.Run(method+"/interleaved", func(b *testing.B) {
+			var direct sdk.Invoker = inst.mod
+			var native sdk.Invoker = inst
+			var tn, td time.Duration
+			const batch = 1000
+			for b.Loop() {
+				start := time.Now()
+				for range batch {
+					native.Invoke(ctx, method, params)
+				}
+				mid := time.Now()
+				for range batch {
+					direct.Invoke(ctx, method, params)
+				}
+				tn, td = tn+mid.Sub(start), td+time.Since(mid)
+			}
+			calls := float64(b.N * batch)
+			b.ReportMetric(float64(tn.Nanoseconds())/calls, "native-ns/call")
+			b.ReportMetric(float64(td.Nanoseconds())/calls, "direct-ns/call")
+			b.ReportMetric(100*(float64(tn)/float64(td)-1), "overhead-%")
 		})
 	}
 }
