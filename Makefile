@@ -9,7 +9,7 @@ EXAMPLES := greeter pricing
 # Packages whose tests load native plugins cannot run under -race (a plugin
 # must be built with the host's exact flags); everything else runs with it.
 NATIVE_PKGS := ./internal/native/... ./internal/build/... ./internal/plugintest/... ./integration/... ./cmd/hotmod/...
-RACE_PKGS   := . ./internal/server/...
+RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/...
 
 .PHONY: serve build examples test lint bench clean
 
@@ -32,6 +32,7 @@ lint:
 
 test: lint
 	cd sdk && $(GO) test -race -count=1 ./...
+	cd examples && $(GO) test -count=1 ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $(NATIVE_PKGS)
 

@@ -15,11 +15,12 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	logger       *slog.Logger
-	drainTimeout time.Duration
-	settle       time.Duration
-	cacheDir     string
-	moduleConfig map[string]map[string]any
+	logger        *slog.Logger
+	drainTimeout  time.Duration
+	settle        time.Duration
+	cacheDir      string
+	moduleConfig  map[string]map[string]any
+	allowBreaking bool
 }
 
 func defaultConfig() config {
@@ -69,4 +70,12 @@ func WithCacheDir(dir string) Option {
 // WithModuleConfig gives a module's Init hook its configuration.
 func WithModuleConfig(module string, cfg map[string]any) Option {
 	return optionFunc(func(c *config) { c.moduleConfig[module] = cfg })
+}
+
+// WithAllowBreaking lets a version activate even when its schema changes
+// are larger than its version bump allows (see internal/contract). By
+// default such a version is refused: it is Failed with each breaking change
+// listed, and the version before it keeps serving.
+func WithAllowBreaking() Option {
+	return optionFunc(func(c *config) { c.allowBreaking = true })
 }

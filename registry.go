@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/hotmod/hotmod/internal/contract"
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/sdk"
 )
@@ -267,13 +268,55 @@ func (r *Registry) validate(ctx context.Context, v *version) error {
 			"%s is already loaded from %s: two artifacts may not hold the same module and version — bump the version or remove one of them",
 			v.ref(), from)
 	}
+	lower, higher := r.neighbours(v)
 	r.mu.Unlock()
 
+	if !r.cfg.allowBreaking {
+		if err := checkContracts(lower, v, higher); err != nil {
+			return err
+		}
+	}
 	if err := callHook(func() error { return v.inst.Init(ctx, r.cfg.moduleConfig[v.name]) }); err != nil {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: Init failed: %v", v.ref(), err)
 	}
 	if err := callHook(func() error { return v.inst.Check(ctx) }); err != nil {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: self-check failed: %v", v.ref(), err)
+	}
+	return nil
+}
+
+// neighbours returns the active versions of v's module just below and just
+// above v, either of which may be nil; r.mu must be held.
+func (r *Registry) neighbours(v *version) (lower, higher *version) {
+	for _, o := range r.all {
+		if o == v || o.name != v.name || o.state != StateActive {
+			continue
+		}
+		if o.semver.LessThan(v.semver) && (lower == nil || o.semver.GreaterThan(lower.semver)) {
+			lower = o
+		}
+		if o.semver.GreaterThan(v.semver) && (higher == nil || o.semver.LessThan(higher.semver)) {
+			higher = o
+		}
+	}
+	return lower, higher
+}
+
+// checkContracts refuses v when its schema changes are larger than its
+// version bump allows against the active version below it, or when the
+// version above it would then break v's callers the same way. Versions are
+// compared in version order, so a rollback to an older build is checked as
+// the upgrade it undoes.
+func checkContracts(lower, v, higher *version) error {
+	if lower != nil {
+		if _, err := contract.Check(lower.manifest, v.manifest); err != nil {
+			return err
+		}
+	}
+	if higher != nil {
+		if _, err := contract.Check(v.manifest, higher.manifest); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -26,6 +26,30 @@
 // Built with `hotmod build`, the package becomes a native plugin whose
 // exported variable Module the host looks up.
 //
+// # Typed methods
+//
+// hello above is dynamic: it reads a map and checks it itself. A typed
+// method declares its params and result as structs; the SDK derives their
+// schemas (which go into the manifest, for people, `hotmod contract` and the
+// host's compatibility check) from the fields' hotmod tags and decodes and
+// encodes by plans built once, at registration:
+//
+//	type HelloParams struct {
+//		Name  string `hotmod:"name,id=1,required"`
+//		Greet string `hotmod:"greet,id=2,default=hello,alias=greeting"`
+//	}
+//	type Hello struct {
+//		Message string `hotmod:"message,id=1"`
+//	}
+//	var Module = sdk.New("greeter", version).
+//		Method(sdk.Func("hello", func(ctx context.Context, p HelloParams) (Hello, error) {
+//			return Hello{Message: p.Greet + ", " + p.Name}, nil
+//		}))
+//
+// See Func for the tag grammar and the decoding rules. Hosts call typed
+// methods with their own structs through Encode and Decode (maps, the native
+// transport) or EncodeCBOR and DecodeCBOR (bytes, Module.InvokeCBOR).
+//
 // The package has no dependencies and a low `go` line, so modules can be
 // built with older Go toolchains than the host's. Native plugins must still
 // be built with the host's exact toolchain; see the repository's DESIGN notes.

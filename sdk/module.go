@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/hotmod/hotmod/sdk/cbor"
 )
 
 // Handler is one method of a module: it takes the call's params and returns
@@ -19,8 +21,9 @@ type Invoker interface {
 }
 
 // Module is a named, versioned set of methods, plus optional lifecycle hooks.
-// Build one with New and Handle at package level and export it as the
-// variable `Module` (that is the symbol the native loader looks up).
+// Build one with New, then Method (typed methods, see Func) and Handle
+// (dynamic ones) at package level, and export it as the variable `Module`
+// (that is the symbol the native loader looks up).
 //
 // The lifecycle, as the host drives it:
 //
@@ -38,32 +41,57 @@ type Invoker interface {
 type Module struct {
 	name     string
 	version  string
-	methods  map[string]Handler
-	infos    []MethodInfo
+	methods  map[string]*method
+	infos    []MethodInfo // in declaration order
 	initFn   func(ctx context.Context, config map[string]any) error
 	checkFn  func(ctx context.Context) error
 	closeFn  func() error
 	problems []string
 }
 
+// method is one method of a module.
+type method struct {
+	handler Handler    // the map entry point: every method has one
+	raw     rawHandler // the CBOR entry point of a typed method; nil for a dynamic one
+}
+
 // Manifest is what a module says of itself. It comes from the artifact,
-// never from a file name.
+// never from a file name. ParseManifest reads the JSON form of one.
 type Manifest struct {
 	Name    string       `json:"name"`
 	Version string       `json:"version"`
 	Methods []MethodInfo `json:"methods"`
 	// SDK is the version of this package the module was built with.
 	SDK string `json:"sdk"`
+	// Fingerprint identifies the module's contract: its name and its
+	// methods' names and schemas, not the version, the SDK or the docs. Two
+	// manifests with the same fingerprint accept and return the same values.
+	// It is the sha256 (hex) of the CBOR core deterministic encoding (RFC
+	// 8949 §4.2.1) of {"name": module name, "methods": {method name: method
+	// fingerprint, …}}.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // MethodInfo describes one method in a manifest.
 type MethodInfo struct {
 	Name string `json:"name"`
 	Doc  string `json:"doc,omitempty"`
+	// Params and Result are the method's schemas: objects for a typed
+	// method (see Func), the open DynamicSchema for a dynamic one (see
+	// Module.Handle).
+	Params *Schema `json:"params"`
+	Result *Schema `json:"result"`
+	// Fingerprint identifies the params and result schemas: the sha256
+	// (hex) of the CBOR core deterministic encoding of {"params": P,
+	// "result": R}, where P and R are the schemas' canonical forms: maps
+	// with only the keys that carry information (type; nullable when true;
+	// items; fields in id order, each with name, id, required when true,
+	// default when set, aliases when any, and its schema's keys).
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Version is the version of this SDK, recorded in every manifest.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // MethodOption adds details to a method's entry in the manifest.
 type MethodOption func(*MethodInfo)
@@ -81,7 +109,7 @@ var (
 // dot-separated namespaces such as `acme.pricing`) and a semantic version
 // ("1.4.2"). Mistakes are reported by Validate, which the host calls.
 func New(name, version string) *Module {
-	m := &Module{name: name, version: version, methods: map[string]Handler{}}
+	m := &Module{name: name, version: version, methods: map[string]*method{}}
 	if !nameRE.MatchString(name) {
 		m.problems = append(m.problems, fmt.Sprintf("module name %q: use lower-case letters, digits, '-' and '_', e.g. \"pricing\" or \"acme.pricing\"", name))
 	}
@@ -91,21 +119,52 @@ func New(name, version string) *Module {
 	return m
 }
 
-// Handle adds a method. It returns m so calls chain.
+// Handle adds a dynamic method: h gets the params map as the caller sent
+// it and checks it itself (see Int, Float and String). Its schema in the
+// manifest is the open DynamicSchema. For a method with declared params and
+// result types, see Method and Func. It returns m so calls chain.
 func (m *Module) Handle(method string, h Handler, opts ...MethodOption) *Module {
-	switch {
-	case !methodRE.MatchString(method):
-		m.problems = append(m.problems, fmt.Sprintf("method name %q: use letters, digits, '_', '.' and '-'", method))
-	case h == nil:
+	if h == nil {
 		m.problems = append(m.problems, fmt.Sprintf("method %q has a nil handler", method))
-	case m.methods[method] != nil:
-		m.problems = append(m.problems, fmt.Sprintf("method %q is declared twice", method))
+		return m
+	}
+	return m.add(method, h, nil, DynamicSchema(), DynamicSchema(), opts)
+}
+
+// Method adds a typed method made by Func:
+//
+//	sdk.New("pricing", "1.1.0").Method(sdk.Func("quote", quote, sdk.Doc("prices an order")))
+//
+// A mistake in the method's types or tags is reported by Validate. It
+// returns m so calls chain.
+func (m *Module) Method(d MethodDef) *Module {
+	switch {
+	case d.err != nil:
+		m.problems = append(m.problems, fmt.Sprintf("method %q: %v", d.name, d.err))
+		return m
+	case d.handler == nil:
+		m.problems = append(m.problems, fmt.Sprintf("method %q: an empty MethodDef: make one with sdk.Func", d.name))
+		return m
+	}
+	return m.add(d.name, d.handler, d.raw, d.params, d.result, d.opts)
+}
+
+func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Schema, opts []MethodOption) *Module {
+	switch {
+	case !methodRE.MatchString(name):
+		m.problems = append(m.problems, fmt.Sprintf("method name %q: use letters, digits, '_', '.' and '-'", name))
+	case m.methods[name] != nil:
+		m.problems = append(m.problems, fmt.Sprintf("method %q is declared twice", name))
 	default:
-		info := MethodInfo{Name: method}
+		info := MethodInfo{Name: name}
 		for _, o := range opts {
 			o(&info)
 		}
-		m.methods[method] = h
+		// The name and schemas are the method's own, whatever an option did.
+		info.Name = name
+		info.Params, info.Result = params.Clone(), result.Clone()
+		info.Fingerprint = methodFingerprint(info.Params, info.Result)
+		m.methods[name] = &method{handler: h, raw: raw}
 		m.infos = append(m.infos, info)
 	}
 	return m
@@ -137,18 +196,25 @@ func (m *Module) Name() string { return m.name }
 // Version returns the module's version.
 func (m *Module) Version() string { return m.version }
 
-// Manifest returns what the module says of itself; methods are sorted by name.
+// Manifest returns what the module says of itself; methods are sorted by
+// name. It is a copy: changing it changes nothing in the module.
 func (m *Module) Manifest() Manifest {
-	methods := append([]MethodInfo(nil), m.infos...)
+	methods := make([]MethodInfo, len(m.infos))
+	for i, mi := range m.infos {
+		mi.Params, mi.Result = mi.Params.Clone(), mi.Result.Clone()
+		methods[i] = mi
+	}
 	sort.Slice(methods, func(i, j int) bool { return methods[i].Name < methods[j].Name })
-	return Manifest{Name: m.name, Version: m.version, Methods: methods, SDK: Version}
+	man := Manifest{Name: m.name, Version: m.version, Methods: methods, SDK: Version}
+	man.Fingerprint = manifestFingerprint(man)
+	return man
 }
 
 // Validate reports every mistake in the module's declaration at once.
 func (m *Module) Validate() error {
 	problems := m.problems
 	if len(m.methods) == 0 && len(problems) == 0 {
-		problems = append(problems, "the module declares no methods: add one with Handle")
+		problems = append(problems, "the module declares no methods: add one with Method or Handle")
 	}
 	if len(problems) == 0 {
 		return nil
@@ -156,14 +222,47 @@ func (m *Module) Validate() error {
 	return Errorf(CodeIncompatible, "module %s@%s: %s", m.name, m.version, strings.Join(problems, "; "))
 }
 
-// Invoke calls a method. An unknown method is an ErrUnknownMethod that lists
-// the methods there are.
+// Invoke calls a method with a params map: the native transport's entry
+// point. A typed method decodes the map into its In struct first (see Func).
+// An unknown method is an ErrUnknownMethod that lists the methods there are.
 func (m *Module) Invoke(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
 	h := m.methods[method]
 	if h == nil {
 		return nil, m.unknownMethod(method)
 	}
-	return h(ctx, params)
+	return h.handler(ctx, params)
+}
+
+// InvokeCBOR calls a method with CBOR params (a map; empty params are an
+// empty map) and returns its result as CBOR: the entry point of the byte
+// transports. A typed method decodes the params straight into its In struct
+// and encodes its Out straight to CBOR; a dynamic method gets the params
+// decoded into a map and its result encoded from one. Params that are not
+// CBOR of the value model are a bad_params error.
+func (m *Module) InvokeCBOR(ctx context.Context, method string, params []byte) ([]byte, error) {
+	h := m.methods[method]
+	if h == nil {
+		return nil, m.unknownMethod(method)
+	}
+	if h.raw != nil {
+		return h.raw(ctx, params)
+	}
+	in := map[string]any{}
+	if len(params) > 0 {
+		var err error
+		if in, err = cbor.UnmarshalMap(params); err != nil {
+			return nil, Errorf(CodeBadParams, "params are %s", cborProblem(err))
+		}
+	}
+	out, err := h.handler(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	b, err := cbor.Marshal(out)
+	if err != nil {
+		return nil, resultError(method, err)
+	}
+	return b, nil
 }
 
 func (m *Module) unknownMethod(method string) error {

@@ -1,0 +1,31 @@
+package hotmod
+
+import (
+	"context"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// Call is Invoke with Go types: in (a struct with `hotmod` field tags, see
+// sdk.Func) is encoded to params, and the result is decoded into Out.
+//
+//	q, err := hotmod.Call[Quote](ctx, reg, "pricing@^1", "quote", QuoteParams{SKU: "tea", Qty: 3})
+//
+// A result that does not fit Out is an ErrIncompatible error: the module's
+// contract is not the one the caller was built against.
+func Call[Out, In any](ctx context.Context, r *Registry, ref, method string, in In) (Out, error) {
+	var zero Out
+	params, err := sdk.Encode(in)
+	if err != nil {
+		return zero, err
+	}
+	res, err := r.Invoke(ctx, ref, method, params)
+	if err != nil {
+		return zero, err
+	}
+	out, err := sdk.Decode[Out](res)
+	if err != nil {
+		return zero, sdk.Errorf(sdk.CodeIncompatible, "%s.%s: the result does not fit %T: %s", ref, method, zero, sdk.AsError(err).Message)
+	}
+	return out, nil
+}
