@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -116,6 +115,7 @@ func New(name, version string) *Module {
 	if !versionRE.MatchString(version) {
 		m.problems = append(m.problems, fmt.Sprintf("version %q is not a semantic version such as \"1.4.2\"", version))
 	}
+	declared.CompareAndSwap(nil, m)
 	return m
 }
 
@@ -296,17 +296,4 @@ func (m *Module) Close() error {
 		return nil
 	}
 	return m.closeFn()
-}
-
-// Main is what a module's main function calls. Built as a native plugin, a
-// module's main never runs; run as a program, Main says what the module is
-// and how to load it, and exits.
-func Main(m *Module) {
-	man := m.Manifest()
-	fmt.Fprintf(os.Stderr, "%s@%s is a hotmod module (methods:", man.Name, man.Version)
-	for _, mi := range man.Methods {
-		fmt.Fprintf(os.Stderr, " %s", mi.Name)
-	}
-	fmt.Fprintln(os.Stderr, ").\nBuild it with `hotmod build` and drop the artifact into the directory `hotmod serve` watches.")
-	os.Exit(2)
 }
