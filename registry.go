@@ -57,9 +57,12 @@ func New(opts ...Option) *Registry {
 // test them with errors.Is and the Err… sentinels.
 func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[string]any) (map[string]any, error) {
 	for {
-		v, err := r.route(ref)
-		if err != nil {
-			return nil, err
+		v := r.routes.Load().lookup(ref) // a plain name: the newest active version
+		if v == nil {
+			var err error
+			if v, err = r.route(ref); err != nil {
+				return nil, err
+			}
 		}
 		if !v.enter() {
 			continue // the version began draining after we read the table: route again
@@ -73,16 +76,13 @@ func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[st
 	}
 }
 
+// route finds the version for a reference with a version or range.
 func (r *Registry) route(ref string) (*version, error) {
-	t := r.routes.Load()
-	if vs := t.modules[ref]; len(vs) > 0 {
-		return vs[0], nil // a plain name: the newest active version
-	}
 	s, err := r.selectors.parse(ref)
 	if err != nil {
 		return nil, err
 	}
-	if v := t.pick(s); v != nil {
+	if v := r.routes.Load().pick(s); v != nil {
 		return v, nil
 	}
 	return nil, r.notRoutable(s)

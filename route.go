@@ -14,17 +14,43 @@ import (
 // versions, newest first. Invoke reads it without locks.
 type table struct {
 	modules map[string][]*version
+	newest  map[string]*version // modules[name][0], for the plain-name fast path
+	few     []*version          // the same, when there are few modules (see lookup)
+}
+
+// fewModules is how many modules the table scans instead of hashing: for a
+// handful of short names, comparing lengths and bytes beats a map lookup.
+const fewModules = 8
+
+// lookup returns the newest active version of the module name, or nil.
+func (t *table) lookup(name string) *version {
+	if t.few != nil {
+		for _, v := range t.few {
+			if v.name == name {
+				return v
+			}
+		}
+		return nil
+	}
+	return t.newest[name]
 }
 
 func buildTable(all []*version) *table {
-	t := &table{modules: map[string][]*version{}}
+	t := &table{modules: map[string][]*version{}, newest: map[string]*version{}}
 	for _, v := range all {
 		if v.state == StateActive {
 			t.modules[v.name] = append(t.modules[v.name], v)
 		}
 	}
-	for _, vs := range t.modules {
+	for name, vs := range t.modules {
 		sort.Slice(vs, func(i, j int) bool { return vs[i].semver.GreaterThan(vs[j].semver) })
+		t.newest[name] = vs[0]
+	}
+	if len(t.newest) <= fewModules {
+		t.few = make([]*version, 0, len(t.newest))
+		for _, v := range t.newest {
+			t.few = append(t.few, v)
+		}
 	}
 	return t
 }

@@ -1,0 +1,35 @@
+package hotmod_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// BenchmarkRoutingOverhead isolates what the registry adds to a call: the
+// module does nothing, so what is left is routing, admission and recovery.
+func BenchmarkRoutingOverhead(b *testing.B) {
+	nop := sdk.New("nop", "1.0.0").Handle("nop", func(context.Context, map[string]any) (map[string]any, error) { return nil, nil })
+	r := newRegistry(b)
+	mustRegister(b, r, nop)
+	ctx := context.Background()
+	b.Run("direct", func(b *testing.B) {
+		var inv sdk.Invoker = nop
+		for b.Loop() {
+			_, _ = inv.Invoke(ctx, "nop", nil)
+		}
+	})
+	b.Run("registry", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = r.Invoke(ctx, "nop", "nop", nil)
+		}
+	})
+	b.Run("registry-exact", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = r.Invoke(ctx, "nop@1.0.0", "nop", nil)
+		}
+	})
+}
