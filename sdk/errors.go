@@ -21,6 +21,8 @@ const (
 	CodeIncompatible  Code = "incompatible"   // the artifact cannot be loaded by this host
 	CodeInternal      Code = "internal"       // a failure inside hotmod itself
 	CodeModule        Code = "module_error"   // the module returned an error of its own
+	CodeOverloaded    Code = "overloaded"     // the module already runs as many calls as the host allows; try again later
+	CodeCircuitOpen   Code = "circuit_open"   // the module failed repeatedly; calls fail fast until a probe call succeeds
 )
 
 // Error is the one error type that crosses a module boundary: a code and a
@@ -52,6 +54,13 @@ var (
 	ErrInternal = &Error{Code: CodeInternal}
 	// ErrModule: the module returned an error that carried no code of its own.
 	ErrModule = &Error{Code: CodeModule}
+	// ErrOverloaded: the host refused the call because the module already
+	// runs as many calls at once as it is allowed; the module was not called.
+	ErrOverloaded = &Error{Code: CodeOverloaded}
+	// ErrCircuitOpen: the host refused the call because the module's recent
+	// calls failed; the message says when a probe call will be let through.
+	// The module was not called.
+	ErrCircuitOpen = &Error{Code: CodeCircuitOpen}
 )
 
 // Errorf returns an *Error with the code and a formatted message.

@@ -1,0 +1,308 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+// transitions records a breaker's state changes.
+type transitions struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (tr *transitions) record(_ Info, from, to BreakerState, _ string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.list = append(tr.list, from.String()+"→"+to.String())
+}
+
+func (tr *transitions) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return strings.Join(tr.list, " ")
+}
+
+// coolDown is the tests' cool-down: long enough that a busy machine does not
+// let it pass between a transition and the call that checks for a refusal.
+const coolDown = 150 * time.Millisecond
+
+// afterCoolDown sleeps until the cool-down is over.
+func afterCoolDown() { time.Sleep(coolDown + 20*time.Millisecond) }
+
+func breakerChain(f *faulty, c BreakerConfig) (Handler, *Stats, *transitions) {
+	tr := &transitions{}
+	c.OnStateChange, c.Logger = tr.record, quiet
+	h, st := f.chain(Breaker(c), Recover(RecoverConfig{Logger: quiet}))
+	return h, st, tr
+}
+
+func state(t *testing.T, st *Stats) BreakerState {
+	t.Helper()
+	s, ok := st.BreakerState()
+	if !ok {
+		t.Fatal("the chain has no breaker")
+	}
+	return s
+}
+
+// tripped fails calls until the breaker opens after the default 3.
+func tripped(t *testing.T, h Handler, st *Stats, method string) {
+	t.Helper()
+	for i := 0; i < DefaultConsecutive; i++ {
+		if state(t, st) != BreakerClosed {
+			t.Fatalf("open after %d failures, want %d", i, DefaultConsecutive)
+		}
+		if _, err := h(bg, method, nil); err == nil {
+			t.Fatalf("%s succeeded", method)
+		}
+	}
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("after %d failures the breaker is %s, want open", DefaultConsecutive, s)
+	}
+}
+
+func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
+	for _, method := range []string{"fail", "panic", "internal"} {
+		t.Run(method, func(t *testing.T) {
+			f := newFaulty("1.0.0")
+			h, st, tr := breakerChain(f, BreakerConfig{CoolDown: time.Hour})
+			// Successes in between reset the count.
+			for i := 0; i < 5; i++ {
+				_, _ = h(bg, method, nil)
+				_, _ = h(bg, method, nil)
+				if _, err := h(bg, "ok", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s := state(t, st); s != BreakerClosed {
+				t.Fatalf("two failures between successes opened the breaker (%s)", s)
+			}
+			tripped(t, h, st, method)
+			before := f.calls.Load()
+			_, err := h(bg, "ok", nil)
+			wantCode(t, "a call to an open breaker", err, sdk.ErrCircuitOpen)
+			if f.calls.Load() != before {
+				t.Error("an open breaker let a call reach the module")
+			}
+			for _, want := range []string{"faulty@1.0.0", "3 failures in a row", "probe call at"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the refusal %q does not say %q", err, want)
+				}
+			}
+			snap := st.Snapshot()
+			if snap.Breaker != "open" || snap.ProbeAt.Before(time.Now().Add(50*time.Minute)) || snap.ShortCircuited != 1 ||
+				snap.Failures != 13 || snap.Calls != 18 || !strings.Contains(snap.BreakerReason, "in a row") {
+				t.Errorf("snapshot %+v", snap)
+			}
+			if got := tr.String(); got != "closed→open" {
+				t.Errorf("transitions %q", got)
+			}
+		})
+	}
+}
+
+func TestBreakerProbeCloses(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, tr := breakerChain(f, BreakerConfig{CoolDown: coolDown})
+	tripped(t, h, st, "fail")
+	afterCoolDown()
+	if _, err := h(bg, "ok", nil); err != nil {
+		t.Fatalf("the probe: %v", err)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("after a good probe the breaker is %s", s)
+	}
+	if got := tr.String(); got != "closed→open open→half-open half-open→closed" {
+		t.Errorf("transitions %q", got)
+	}
+	// The counts start again: it takes three new failures to open it.
+	tripped(t, h, st, "fail")
+}
+
+func TestBreakerProbeFailsReopens(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, tr := breakerChain(f, BreakerConfig{CoolDown: coolDown})
+	tripped(t, h, st, "fail")
+	afterCoolDown()
+	before := f.calls.Load()
+	if _, err := h(bg, "panic", nil); !strings.Contains(fmt.Sprint(err), "panicked") {
+		t.Fatalf("the probe: %v", err)
+	}
+	if f.calls.Load() != before+1 {
+		t.Fatal("the probe did not reach the module")
+	}
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("after a failed probe the breaker is %s", s)
+	}
+	_, err := h(bg, "ok", nil)
+	wantCode(t, "right after a failed probe", err, sdk.ErrCircuitOpen)
+	if !strings.Contains(err.Error(), "the probe call to panic failed") {
+		t.Errorf("the refusal does not say the probe failed: %v", err)
+	}
+	if got := tr.String(); got != "closed→open open→half-open half-open→open" {
+		t.Errorf("transitions %q", got)
+	}
+	// A new cool-down, then a good probe.
+	afterCoolDown()
+	if _, err := h(bg, "ok", nil); err != nil {
+		t.Fatalf("the second probe: %v", err)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("after a good probe the breaker is %s", s)
+	}
+}
+
+func TestBreakerOneProbeAtATime(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{CoolDown: coolDown})
+	tripped(t, h, st, "fail")
+	afterCoolDown()
+	probe := make(chan error, 1)
+	go func() {
+		_, err := h(bg, "block", nil)
+		probe <- err
+	}()
+	f.waitEntered(t, 1)
+	if s := state(t, st); s != BreakerHalfOpen {
+		t.Fatalf("while the probe runs the breaker is %s", s)
+	}
+	_, err := h(bg, "ok", nil)
+	wantCode(t, "a call during the probe", err, sdk.ErrCircuitOpen)
+	if !strings.Contains(err.Error(), "half-open") {
+		t.Errorf("the refusal does not say a probe is running: %v", err)
+	}
+	f.open()
+	if err := <-probe; err != nil {
+		t.Fatalf("the probe: %v", err)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("after a good probe the breaker is %s", s)
+	}
+}
+
+// A probe that gives no answer for a whole cool-down does not keep the
+// breaker half-open for ever: another call may probe in its place, and the
+// late answer of the first decides nothing.
+func TestBreakerStuckProbeIsReplaced(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{CoolDown: coolDown})
+	tripped(t, h, st, "fail")
+	afterCoolDown()
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := h(bg, "block", nil)
+		stuck <- err
+	}()
+	f.waitEntered(t, 1)
+	afterCoolDown()
+	if _, err := h(bg, "fail", nil); err == nil || sdk.CodeOf(err) == sdk.CodeCircuitOpen {
+		t.Fatalf("the second probe: %v; want it to reach the module and fail", err)
+	}
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("after the second probe failed the breaker is %s", s)
+	}
+	f.open()
+	if err := <-stuck; err != nil {
+		t.Fatal(err)
+	}
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("the stale probe's success changed the breaker to %s", s)
+	}
+}
+
+func TestBreakerFailureRate(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{Consecutive: -1, Window: 10, MinCalls: 10, FailureRate: 0.5, CoolDown: time.Hour})
+	// ok, fail, ok, fail …: never two failures in a row, half of them failed.
+	for i := 0; i < 9; i++ {
+		method := "ok"
+		if i%2 == 1 {
+			method = "fail"
+		}
+		_, _ = h(bg, method, nil)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("opened before the window held MinCalls calls (%s)", s)
+	}
+	_, _ = h(bg, "fail", nil) // 5 of 10
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("5 failures in the last 10 calls left the breaker %s", s)
+	}
+	if r := st.Snapshot().BreakerReason; !strings.Contains(r, "5 of the last 10 calls failed") {
+		t.Errorf("reason %q", r)
+	}
+}
+
+// The window slides: old failures drop out as new calls succeed.
+func TestBreakerWindowSlides(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{Consecutive: -1, Window: 10, MinCalls: 10, FailureRate: 0.5, CoolDown: time.Hour})
+	for i := 0; i < 4; i++ {
+		_, _ = h(bg, "fail", nil)
+	}
+	for i := 0; i < 100; i++ {
+		_, _ = h(bg, "ok", nil)
+	}
+	for i := 0; i < 4; i++ {
+		_, _ = h(bg, "fail", nil)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("4 failures in the last 10 calls opened the breaker (%s): old failures did not slide out", s)
+	}
+	_, _ = h(bg, "fail", nil)
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("5 failures in the last 10 calls left the breaker %s", s)
+	}
+}
+
+// The caller's mistakes, refusals and calls whose caller gave up say
+// nothing about the module: they neither open the breaker nor reset its
+// count.
+func TestBreakerIgnoresWhatIsNotTheModules(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{Window: -1, CoolDown: time.Hour})
+	gone, cancel := context.WithCancel(bg)
+	cancel()
+	for i := 0; i < 2; i++ {
+		_, _ = h(bg, "fail", nil)
+	}
+	for i := 0; i < 10; i++ {
+		_, err := h(bg, "sleep", map[string]any{"ms": "soon"})
+		wantCode(t, "sleep with a string", err, sdk.ErrBadParams)
+		_, err = h(bg, "nosuch", nil)
+		wantCode(t, "an unknown method", err, sdk.ErrUnknownMethod)
+		_, err = h(gone, "sleep", ms(1000))
+		wantCode(t, "a call whose caller gave up", err, sdk.ErrTimeout)
+	}
+	if s := state(t, st); s != BreakerClosed {
+		t.Fatalf("the caller's mistakes opened the breaker (%s)", s)
+	}
+	if got := st.Failures.Load(); got != 2 {
+		t.Errorf("Failures = %d, want 2", got)
+	}
+	_, _ = h(bg, "fail", nil) // the third in a row: the others did not reset the count
+	if s := state(t, st); s != BreakerOpen {
+		t.Fatalf("the third failure left the breaker %s", s)
+	}
+}
+
+func TestBreakerOff(t *testing.T) {
+	f := newFaulty("1.0.0")
+	h, st, _ := breakerChain(f, BreakerConfig{Consecutive: -1, Window: -1})
+	for i := 0; i < 10; i++ {
+		_, _ = h(bg, "fail", nil)
+	}
+	if _, ok := st.BreakerState(); ok {
+		t.Error("a breaker with both rules off is in the chain")
+	}
+	if _, err := h(bg, "ok", nil); err != nil {
+		t.Fatal(err)
+	}
+}
