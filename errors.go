@@ -26,4 +26,8 @@ var (
 	ErrInternal = sdk.ErrInternal
 	// ErrModule: the module returned an error of its own.
 	ErrModule = sdk.ErrModule
+	// ErrOverloaded: the module's concurrency limit was reached; try again later.
+	ErrOverloaded = sdk.ErrOverloaded
+	// ErrCircuitOpen: the module failed repeatedly and is refusing calls until it is probed again.
+	ErrCircuitOpen = sdk.ErrCircuitOpen
 )

@@ -17,7 +17,8 @@
 //
 //	unknown_module, unknown_method   404
 //	bad_params                       400 (413 for a body over MaxBody)
-//	not_active                       503
+//	not_active, overloaded,
+//	circuit_open                     503
 //	timeout                          504
 //	incompatible                     409
 //	panic, module_error, internal    500
@@ -226,7 +227,7 @@ func StatusOf(c sdk.Code) int {
 		return http.StatusNotFound
 	case sdk.CodeBadParams:
 		return http.StatusBadRequest
-	case sdk.CodeNotActive:
+	case sdk.CodeNotActive, sdk.CodeOverloaded, sdk.CodeCircuitOpen:
 		return http.StatusServiceUnavailable
 	case sdk.CodeTimeout:
 		return http.StatusGatewayTimeout

@@ -512,6 +512,7 @@ func TestStatusOf(t *testing.T) {
 		sdk.CodeUnknownModule: 404, sdk.CodeUnknownMethod: 404, sdk.CodeBadParams: 400,
 		sdk.CodeTimeout: 504, sdk.CodePanic: 500, sdk.CodeNotActive: 503,
 		sdk.CodeIncompatible: 409, sdk.CodeInternal: 500, sdk.CodeModule: 500,
+		sdk.CodeOverloaded: 503, sdk.CodeCircuitOpen: 503,
 		server.CodeNotFound: 404, server.CodeMethodNotAllowed: 405,
 	}
 	var names []string
