@@ -9,7 +9,7 @@ EXAMPLES := greeter pricing
 # Packages whose tests load native plugins cannot run under -race (a plugin
 # must be built with the host's exact flags); everything else runs with it.
 NATIVE_PKGS := ./internal/native/... ./internal/build/... ./internal/plugintest/... ./integration/... ./cmd/hotmod/...
-RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/... ./internal/guard/...
+RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/... ./internal/guard/... ./internal/process/...
 
 .PHONY: serve build examples test lint bench clean
 
@@ -22,6 +22,7 @@ build:
 examples: build
 	@mkdir -p $(PLUGINS)
 	@for e in $(EXAMPLES); do ./$(BIN) build -o $(PLUGINS) ./examples/$$e || exit 1; done
+	@cp examples/python/textstats.py $(PLUGINS)/ && cp examples/python/textstats.process.json $(PLUGINS)/
 
 lint:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -37,7 +38,7 @@ test: lint
 	$(GO) test -count=1 $(NATIVE_PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/
 
 clean:
 	rm -rf bin $(PLUGINS)

@@ -21,6 +21,7 @@ type config struct {
 	cacheDir      string
 	moduleConfig  map[string]map[string]any
 	allowBreaking bool
+	processPool   int
 }
 
 func defaultConfig() config {
@@ -78,4 +79,11 @@ func WithModuleConfig(module string, cfg map[string]any) Option {
 // listed, and the version before it keeps serving.
 func WithAllowBreaking() Option {
 	return optionFunc(func(c *config) { c.allowBreaking = true })
+}
+
+// WithProcessPool sets how many child processes serve each version of a
+// process module (default 1; calls go to the least loaded). More children
+// help CPU-bound modules.
+func WithProcessPool(n int) Option {
+	return optionFunc(func(c *config) { c.processPool = n })
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/hotmod/hotmod/internal/contract"
 	"github.com/hotmod/hotmod/internal/native"
+	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -34,8 +35,10 @@ type Registry struct {
 	failed map[string]ModuleInfo // by artifact path: loads that failed
 	closed bool
 
-	native     *native.Loader
-	nativeOnce sync.Once
+	native      *native.Loader
+	nativeOnce  sync.Once
+	process     *process.Loader
+	processOnce sync.Once
 
 	selectors selectorCache
 	events    eventHub
@@ -139,7 +142,7 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	transport, ok := transportOf(abs)
 	if !ok {
 		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
-			"%s: unknown kind of artifact: hotmod loads native plugins (.so)", abs))
+			"%s: unknown kind of artifact: hotmod loads native plugins (.so), process modules (.process) and launch files (.process.json)", abs))
 	}
 	inst, err := r.open(ctx, transport, abs)
 	if err != nil {
@@ -163,6 +166,9 @@ func (r *Registry) Register(ctx context.Context, m *sdk.Module) (ModuleInfo, err
 }
 
 func transportOf(path string) (Transport, bool) {
+	if process.IsArtifact(path) {
+		return Process, true
+	}
 	switch filepath.Ext(path) {
 	case ".so":
 		return Native, true
@@ -181,6 +187,20 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 			return nil, err
 		}
 		return inst, nil
+	case Process:
+		r.processOnce.Do(func() {
+			r.process = process.NewLoader(process.Config{
+				Logger:   r.cfg.logger,
+				Dir:      filepath.Join(r.cfg.cacheDir, "process"),
+				PoolSize: r.cfg.processPool,
+				OnFailed: func(inst *process.Instance, err error) { r.failActive(inst, err) },
+			})
+		})
+		inst, err := r.process.Load(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return inst, nil
 	}
 	return nil, sdk.Errorf(sdk.CodeInternal, "no loader for transport %q", t)
 }
@@ -191,7 +211,7 @@ func (r *Registry) sameArtifact(path string, inst instance) *ModuleInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range r.all {
-		if v.artifact == path && v.inst.Sum() == inst.Sum() && v.state != StateDraining {
+		if v.artifact == path && v.inst.Sum() == inst.Sum() && v.state == StateActive {
 			delete(r.failed, path)
 			info := v.info()
 			return &info
@@ -234,13 +254,71 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		r.setState(old, StateDraining, nil)
 	}
 	delete(r.failed, artifact)
+	if artifact != "" {
+		r.dropFailed(artifact)
+	}
 	r.publish()
 	info := v.info()
 	r.mu.Unlock()
 	if old != nil {
 		r.drainInBackground(old)
 	}
+	// A transport that supervises its instance may have given up on it
+	// while it was being admitted, before failActive could find it.
+	if f, ok := inst.(interface{ Failed() error }); ok && f.Failed() != nil {
+		r.failActive(inst, f.Failed())
+	}
 	return info, nil
+}
+
+// failActive takes an Active version out of service because its transport
+// gave up on it (a process module that kept crashing, say): it is no longer
+// routed, its in-flight calls end, it is closed, and it stays listed as
+// Failed with the reason until its artifact changes or goes away.
+func (r *Registry) failActive(inst instance, cause error) {
+	r.loadMu.Lock()
+	r.mu.Lock()
+	var v *version
+	for _, o := range r.all {
+		if o.inst == inst && o.state == StateActive {
+			v = o
+		}
+	}
+	if v == nil {
+		r.mu.Unlock()
+		r.loadMu.Unlock()
+		return
+	}
+	err := sdk.Errorf(sdk.CodeNotActive, "%s failed while active: %v", v.ref(), cause)
+	r.setState(v, StateFailed, err) // stays listed until its artifact changes or goes
+	r.publish()
+	r.mu.Unlock()
+	r.loadMu.Unlock()
+	r.drainWG.Add(1)
+	go func() {
+		defer r.drainWG.Done()
+		v.close()
+		timer := time.NewTimer(r.cfg.drainTimeout)
+		defer timer.Stop()
+		select {
+		case <-v.drained:
+		case <-timer.C:
+		}
+		_ = callHook(v.inst.Close)
+	}()
+}
+
+// dropFailed forgets versions that failed while active and came from path;
+// r.mu must be held.
+func (r *Registry) dropFailed(path string) {
+	kept := r.all[:0]
+	for _, o := range r.all {
+		if o.artifact != path || o.state != StateFailed {
+			kept = append(kept, o)
+		}
+	}
+	clear(r.all[len(kept):])
+	r.all = kept
 }
 
 // validate checks v against the loaded set and runs its Init and Check hooks.
@@ -251,7 +329,7 @@ func (r *Registry) validate(ctx context.Context, v *version) error {
 		return sdk.Errorf(sdk.CodeNotActive, "the registry is closed")
 	}
 	for _, o := range r.all {
-		if o == v || o.name != v.name || !o.semver.Equal(v.semver) || o.state == StateDraining {
+		if o == v || o.name != v.name || !o.semver.Equal(v.semver) || o.state == StateDraining || o.state == StateFailed {
 			continue
 		}
 		from := o.artifact
@@ -352,6 +430,7 @@ func (r *Registry) unloadArtifact(path string) {
 	r.loadMu.Lock()
 	r.mu.Lock()
 	delete(r.failed, path)
+	r.dropFailed(path)
 	var gone []*version
 	for _, v := range r.all {
 		if v.artifact == path && v.state == StateActive {

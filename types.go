@@ -54,6 +54,9 @@ const (
 	Native Transport = "native"
 	// Builtin: a module compiled into the host and added with Register.
 	Builtin Transport = "builtin"
+	// Process: a child process (NAME.process, or a NAME.process.json launch
+	// file for other languages) speaking the protocol in docs/process-protocol.md.
+	Process Transport = "process"
 )
 
 // ModuleInfo describes one version of a module, or an artifact that failed

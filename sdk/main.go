@@ -15,9 +15,17 @@ var declared atomic.Pointer[Module]
 func Declared() *Module { return declared.Load() }
 
 // Main is what a module's main function calls. Built as a native plugin, a
-// module's main never runs; run as a program, Main says what the module is
-// and how to load it, and exits.
+// module's main never runs. Started by a host as a process module (the
+// environment variable HOTMOD_PROCESS is set), Main serves the process
+// protocol on stdin and stdout until the host closes the module or goes
+// away, then exits; while it serves, os.Stdout is the process's stderr, so
+// that a stray fmt.Println ends up in the host's log instead of in the
+// protocol. Run by hand, Main says what the module is and how to load it,
+// and exits with status 2.
 func Main(m *Module) {
+	if os.Getenv(processEnv) != "" {
+		os.Exit(serveProcess(m))
+	}
 	man := m.Manifest()
 	fmt.Fprintf(os.Stderr, "%s@%s is a hotmod module (methods:", man.Name, man.Version)
 	for _, mi := range man.Methods {

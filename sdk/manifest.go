@@ -223,10 +223,11 @@ func (p *manifestParser) boolean(m map[string]any, path, key string) bool {
 
 func (p *manifestParser) manifest(tree any) Manifest {
 	var man Manifest
-	m := p.object(tree, "", "name", "version", "methods", "sdk", "fingerprint")
+	m := p.object(tree, "", "name", "version", "methods", "sdk", "fingerprint", "needs")
 	if m == nil {
 		return man
 	}
+	man.Needs = p.needs(m)
 	man.Name = p.str(m, "", "name", true)
 	man.Version = p.str(m, "", "version", true)
 	man.SDK = p.str(m, "", "sdk", true)
@@ -270,6 +271,39 @@ func (p *manifestParser) manifest(tree any) Manifest {
 		p.fail("fingerprint", "%s does not match the manifest's methods (%s): was it edited by hand?", fingerprint, man.Fingerprint)
 	}
 	return man
+}
+
+// needs reads the optional "needs": distinct capability names, returned
+// sorted; an empty list is none (nil).
+func (p *manifestParser) needs(m map[string]any) []string {
+	v, ok := m["needs"]
+	if !ok {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		p.fail("needs", "want an array of strings, got %s", jsonKind(v))
+		return nil
+	}
+	var out []string
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			p.fail("needs["+strconv.Itoa(i)+"]", "want a string, got %s", jsonKind(x))
+			return nil
+		}
+		if !needRE.MatchString(s) {
+			p.fail("needs["+strconv.Itoa(i)+"]", "%q is not a capability name (a lower-case word such as %q)", s, NeedFS)
+			return nil
+		}
+		if containsString(out, s) {
+			p.fail("needs", "%q is listed twice", s)
+			return nil
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (p *manifestParser) method(v any, path string) MethodInfo {

@@ -45,6 +45,7 @@ type Module struct {
 	initFn   func(ctx context.Context, config map[string]any) error
 	checkFn  func(ctx context.Context) error
 	closeFn  func() error
+	needs    []string // sorted, no duplicates
 	problems []string
 }
 
@@ -69,6 +70,9 @@ type Manifest struct {
 	// 8949 §4.2.1) of {"name": module name, "methods": {method name: method
 	// fingerprint, …}}.
 	Fingerprint string `json:"fingerprint"`
+	// Needs lists the capabilities the module asks its host for (see
+	// Module.Needs), sorted; empty when it asks for none.
+	Needs []string `json:"needs,omitempty"`
 }
 
 // MethodInfo describes one method in a manifest.
@@ -170,6 +174,46 @@ func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Sch
 	return m
 }
 
+// The capabilities a module may ask for with Needs. A sandboxing transport
+// (wasm) gives a module none of them unless it asks and the host's
+// configuration grants them; a module that asks for one the host does not
+// grant is refused at load, with the reason. The native transport runs
+// modules with the host's full authority, so there Needs only documents.
+const (
+	NeedClock = "clock" // the real wall and monotonic clocks, and sleeping
+	NeedEnv   = "env"   // environment variables the host chooses to pass
+	NeedFS    = "fs"    // a directory the host chooses, as the module's root
+	NeedNet   = "net"   // the network
+)
+
+var needRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// Needs declares capabilities the module asks its host for: NeedClock,
+// NeedEnv, NeedFS, NeedNet (a host refuses names it does not know). They go
+// into the manifest. It returns m so calls chain.
+func (m *Module) Needs(caps ...string) *Module {
+	for _, c := range caps {
+		switch {
+		case !needRE.MatchString(c):
+			m.problems = append(m.problems, fmt.Sprintf("Needs(%q): a capability is a lower-case word such as %q", c, NeedFS))
+		case containsString(m.needs, c):
+		default:
+			m.needs = append(m.needs, c)
+		}
+	}
+	sort.Strings(m.needs)
+	return m
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // OnInit sets the hook that runs once after loading, with the host's
 // configuration for this module (nil when there is none).
 func (m *Module) OnInit(f func(ctx context.Context, config map[string]any) error) *Module {
@@ -207,6 +251,9 @@ func (m *Module) Manifest() Manifest {
 	sort.Slice(methods, func(i, j int) bool { return methods[i].Name < methods[j].Name })
 	man := Manifest{Name: m.name, Version: m.version, Methods: methods, SDK: Version}
 	man.Fingerprint = manifestFingerprint(man)
+	if len(m.needs) > 0 {
+		man.Needs = append([]string(nil), m.needs...)
+	}
 	return man
 }
 

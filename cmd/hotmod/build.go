@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,25 +14,33 @@ import (
 func buildCmd() *cobra.Command {
 	var transport, out string
 	cmd := &cobra.Command{
-		Use:   "build [--transport native] [-o DIR] [PKG]",
+		Use:   "build [--transport native|process] [-o DIR] [PKG]",
 		Short: "Build a module into an artifact this hotmod loads",
 		Long: `build compiles the module's main package in directory PKG (default ".") into
-DIR/<name of PKG>.so and prints the artifact's path. The artifact is written
+DIR/<name of PKG>.so (native) or DIR/<name of PKG>.process (process) and
+prints the artifact's path. The artifact is written
 under a temporary name and renamed into place, so building straight into the
 directory ` + "`hotmod serve`" + ` watches publishes it safely.
 
 A native artifact only loads into a host built by the same Go toolchain with
 the same flags, so build uses the toolchain and flags this hotmod binary was
 built with. A GOTOOLCHAIN set in the environment wins (build then warns when
-this hotmod would refuse the result).`,
+this hotmod would refuse the result).
+
+A process artifact is an executable the host runs as a child: any Go from 1.22
+on can build it (set GOTOOLCHAIN to pick one), and it survives a change of the
+host's toolchain.`,
 		Args: args(0, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			switch transport {
-			case "native":
-			case "wasm", "process":
-				return fmt.Errorf("the %s transport is not available yet: build with --transport native", transport)
-			default:
-				return usagef("unknown transport %q: use native", transport)
+			builders := map[string]func(context.Context, build.Options) (string, error){
+				"native": build.Native, "process": build.Process,
+			}
+			builder, ok := builders[transport]
+			switch {
+			case transport == "wasm":
+				return fmt.Errorf("the wasm transport is not available yet: build with --transport native or process")
+			case !ok:
+				return usagef("unknown transport %q: use native or process", transport)
 			}
 			pkg := "."
 			if len(a) == 1 {
@@ -41,9 +50,13 @@ this hotmod would refuse the result).`,
 			if err != nil {
 				return err
 			}
-			path, err := build.Native(cmd.Context(), build.Options{Dir: dir, Out: out})
+			path, err := builder(cmd.Context(), build.Options{Dir: dir, Out: out})
 			if err != nil {
 				return err
+			}
+			if transport != "native" {
+				fmt.Fprintln(cmd.OutOrStdout(), path)
+				return nil
 			}
 			if rep, err := native.Preflight(path); err == nil && len(rep.Problems) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: this hotmod (%s) will refuse %s:\n  - %s\n",
@@ -53,7 +66,7 @@ this hotmod would refuse the result).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native (wasm and process are coming)")
+	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native or process (wasm is coming)")
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the artifact to (created if missing)")
 	return cmd
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/plugintest"
+)
+
+// TestServeProcessModules serves process modules with the real binary: a Go
+// module built with `hotmod build --transport process` and the Python
+// example, each called with `hotmod invoke`.
+func TestServeProcessModules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (builds hotmod and a process module)")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is needed for the Python example module")
+	}
+	dir := t.TempDir()
+	r := mustRun(t, nil, "build", "--transport", "process", "-o", dir, plugintest.Example(t, "greeter"))
+	if got := strings.TrimSpace(r.stdout); got != filepath.Join(dir, "greeter.process") {
+		t.Fatalf("hotmod build --transport process printed %q", got)
+	}
+	py := filepath.Join(plugintest.Repo(t), "examples", "python")
+	for _, f := range []string{"textstats.py", "textstats.process.json"} {
+		data, err := os.ReadFile(filepath.Join(py, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := startDaemon(t, dir)
+	addr := []string{"HOTMOD_ADDR=" + d.addr}
+	d.waitModules(t, "greeter and textstats active", func(mods []hotmod.ModuleInfo) bool {
+		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, active("textstats", "1.0.0")) != nil
+	})
+	if r := mustRun(t, addr, "invoke", "greeter", "hello", `{"name":"Ada"}`); !strings.Contains(r.stdout, `"hello, Ada"`) {
+		t.Errorf("greeter over the process transport: %s", r)
+	}
+	r = mustRun(t, addr, "invoke", "textstats", "count_words", `{"text":"to be or not to be"}`)
+	if !strings.Contains(r.stdout, `"words": 6`) {
+		t.Errorf("the Python module: %s", r)
+	}
+	if r := hotmodRun(t, addr, "", "invoke", "textstats", "count_words", `{"text":7}`); r.code != 1 || !strings.HasPrefix(r.stderr, "bad_params:") {
+		t.Errorf("bad params to the Python module: %s", r)
+	}
+	ls := mustRun(t, addr, "ls")
+	if !strings.Contains(ls.stdout, "process") {
+		t.Errorf("hotmod ls does not show the process transport:\n%s", ls.stdout)
+	}
+	d.stop(t, syscall.SIGTERM)
+}

@@ -1,0 +1,341 @@
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk"
+	"github.com/hotmod/hotmod/sdk/cbor"
+)
+
+func TestJSONValues(t *testing.T) {
+	tests := []struct {
+		v    any
+		json string
+	}{
+		{nil, `null`},
+		{true, `true`},
+		{int64(-7), `-7`},
+		{int64(math.MaxInt64), `9223372036854775807`},
+		{int64(math.MinInt64), `-9223372036854775808`},
+		{2.0, `2.0`},
+		{-0.5, `-0.5`},
+		{1e21, `1e+21`},
+		{5e-324, `5e-324`},
+		{"a\"b\\c\n\t\x01é", `"a\"b\\c\n\t\u0001é"`},
+		{[]any{int64(1), 1.5, "x"}, `[1,1.5,"x"]`},
+		{map[string]any{"k": []any{}}, `{"k":[]}`},
+	}
+	for _, tt := range tests {
+		b, err := appendJSON(nil, tt.v, "v", 0)
+		if err != nil || string(b) != tt.json {
+			t.Errorf("appendJSON(%#v) = %s, %v; want %s", tt.v, b, err, tt.json)
+			continue
+		}
+		// Round trip through the parser, inside an object.
+		m, err := parseJSONObject([]byte(`{"v":`+tt.json+`}`), sdk.MaxDepth)
+		if err != nil || !reflect.DeepEqual(m["v"], tt.v) {
+			t.Errorf("parse(%s) = %#v, %v; want %#v", tt.json, m["v"], err, tt.v)
+		}
+	}
+	// Go's other integer and float types are written as the value model's.
+	if b, _ := appendJSON(nil, map[string]any{"a": uint16(3)}, "v", 0); string(b) != `{"a":3}` {
+		t.Errorf("uint16: %s", b)
+	}
+	if b, _ := appendJSON(nil, float32(0.5), "v", 0); string(b) != `0.5` {
+		t.Errorf("float32: %s", b)
+	}
+	if b, _ := appendJSON(nil, []byte("hi"), "v", 0); string(b) != `"aGk="` {
+		t.Errorf("bytes: %s", b)
+	}
+	for _, bad := range []any{math.NaN(), math.Inf(-1), uint64(math.MaxUint64), "\xff", struct{}{}, map[string]any{"\xff": 1}} {
+		if _, err := appendJSON(nil, bad, "params.x", 0); sdk.CodeOf(err) != sdk.CodeBadParams || !strings.Contains(err.Error(), "params.x") {
+			t.Errorf("appendJSON(%#v) = %v, want a bad_params error naming the path", bad, err)
+		}
+	}
+	deep := any(int64(1))
+	for i := 0; i < sdk.MaxDepth+1; i++ {
+		deep = []any{deep}
+	}
+	if _, err := appendJSON(nil, deep, "v", 0); err == nil {
+		t.Error("appendJSON of a value nested too deep succeeded")
+	}
+}
+
+func TestJSONParse(t *testing.T) {
+	good := map[string]any{
+		`{}`:                           map[string]any{},
+		` { "a" : [ 1 , -2.5e3 ] } `:   map[string]any{"a": []any{int64(1), -2500.0}},
+		`{"s":"\u00e9\ud83d\ude00\/"}`: map[string]any{"s": "é😀/"},
+		`{"lone":"\ud800"}`:            map[string]any{"lone": "\uFFFD"},
+		`{"z":0,"f":0.0,"e":1E2}`:      map[string]any{"z": int64(0), "f": 0.0, "e": 100.0},
+		`{"n":null,"t":true}`:          map[string]any{"n": nil, "t": true},
+	}
+	for in, want := range good {
+		got, err := parseJSONObject([]byte(in), 10)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("parse(%s) = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+	bad := map[string]string{
+		`[]`:                        "want a JSON object",
+		`{"a":1,"a":2}`:             `the key "a" is given twice`,
+		`{"a":9223372036854775808}`: "does not fit in int64",
+		`{"a":1e999}`:               "out of range",
+		`{"a":NaN}`:                 "NaN and Infinity are not JSON",
+		`{"a":01}`:                  "leading zero",
+		`{"a":1.}`:                  "without digits after '.'",
+		`{"a":-}`:                   "without digits",
+		`{"a":"\x"}`:                `unknown escape`,
+		`{"a":"\u12"}`:              `\u escape`,
+		"{\"a\":\"\x01\"}":          "control character",
+		"{\"a\":\"\xff\"}":          "not valid UTF-8",
+		`{"a":tru}`:                 "unexpected character",
+		`{"a":1} x`:                 "after the object",
+		`{"a":1`:                    "end of input",
+		`{"a":[1,]}`:                "unexpected character",
+		`{"a":{"b":{"c":{}}}}`:      "nested deeper than 3",
+		`{a:1}`:                     "want a string key",
+	}
+	for in, want := range bad {
+		_, err := parseJSONObject([]byte(in), 3)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parse(%s) = %v; want an error with %q", in, err, want)
+		}
+	}
+}
+
+func frame(body []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+func TestReplies(t *testing.T) {
+	mustCBOR := func(v any) []byte {
+		b, err := cbor.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		cbor  []byte // a frame body
+		json  string // a line
+		want  reply
+		error string
+	}{
+		{"result", mustCBOR(map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3)}}),
+			`{"t":"result","id":7,"result":{"sum":3}}`,
+			reply{id: 7, result: map[string]any{"sum": int64(3)}}, ""},
+		{"no result", mustCBOR(map[string]any{"t": "result", "id": int64(1)}), `{"t":"result","id":1}`, reply{id: 1}, ""},
+		{"null result", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": nil}), `{"t":"result","id":1,"result":null}`, reply{id: 1}, ""},
+		{"error", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}, "extra": int64(1)}),
+			`{"t":"error","id":2,"error":{"code":"bad_params","message":"no"},"extra":1}`,
+			reply{id: 2, err: &sdk.Error{Code: sdk.CodeBadParams, Message: "no"}}, ""},
+		{"unknown code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "oops", "message": "no"}}),
+			`{"t":"error","id":2,"error":{"code":"oops","message":"no"}}`,
+			reply{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "oops: no"}}, ""},
+		{"no code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"message": "no"}}),
+			`{"t":"error","id":2,"error":{"message":"no"}}`,
+			reply{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "no"}}, ""},
+		{"unknown type", mustCBOR(map[string]any{"t": "log", "id": int64(1)}), `{"t":"log","id":1}`, reply{}, "unknown type"},
+		{"no type", mustCBOR(map[string]any{"id": int64(1)}), `{"id":1}`, reply{}, `without "t"`},
+		{"no id", mustCBOR(map[string]any{"t": "result"}), `{"t":"result"}`, reply{}, `without "id"`},
+		{"float id", mustCBOR(map[string]any{"t": "result", "id": 1.0}), `{"t":"result","id":1.0}`, reply{}, "integer"},
+		{"error without error", mustCBOR(map[string]any{"t": "error", "id": int64(1)}), `{"t":"error","id":1}`, reply{}, `without "error"`},
+		{"result not a map", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": []any{}}), `{"t":"result","id":1,"result":[]}`, reply{}, "not a"},
+		{"not a map", mustCBOR([]any{"t"}), `["t"]`, reply{}, "protocol error"},
+		{"trailing", append(mustCBOR(map[string]any{"t": "result", "id": int64(1)}), 0), `{"t":"result","id":1} 0`, reply{}, "protocol error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, enc := range []string{encCBOR, encJSON} {
+				in := frame(tt.cbor)
+				if enc == encJSON {
+					in = []byte(tt.json + "\n")
+				}
+				rep, err := codecFor(enc).readReply(bufio.NewReader(bytes.NewReader(in)))
+				if tt.error != "" {
+					var pe *protocolError
+					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.error) {
+						t.Errorf("%s: %v; want a protocol error with %q", enc, err, tt.error)
+					}
+					continue
+				}
+				if err != nil || !reflect.DeepEqual(rep, tt.want) {
+					t.Errorf("%s: %+v, %v; want %+v", enc, rep, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestFraming: replies split anywhere, and broken frames and lines.
+func TestFraming(t *testing.T) {
+	body, _ := cbor.Marshal(map[string]any{"t": "result", "id": int64(1), "result": map[string]any{"s": strings.Repeat("x", 100<<10)}})
+	stream := append(frame(body), frame(body)...)
+	line := `{"t":"result","id":1,"result":{"s":"` + strings.Repeat("y", 100<<10) + `"}}` + "\n"
+	for _, enc := range []string{encCBOR, encJSON} {
+		in := stream
+		if enc == encJSON {
+			in = []byte(line + line)
+		}
+		// A reader that hands out a few bytes at a time, and times out
+		// between them: reading resumes where it stopped.
+		r := bufio.NewReaderSize(&trickle{data: in}, 16)
+		c := codecFor(enc)
+		for n := 0; n < 2; {
+			rep, err := c.readReply(r)
+			if errors.Is(err, errTrickle) {
+				continue
+			}
+			if err != nil || rep.id != 1 || len(rep.result["s"].(string)) != 100<<10 {
+				t.Fatalf("%s: reply %d: %v", enc, n, err)
+			}
+			n++
+		}
+		_, err := c.readReply(r)
+		if errors.Is(err, errTrickle) {
+			_, err = c.readReply(r)
+		}
+		if err != io.EOF {
+			t.Errorf("%s: at the end: %v", enc, err)
+		}
+	}
+	broken := map[string][]byte{
+		"empty frame":     {0, 0, 0, 0},
+		"huge frame":      {0x10, 0, 0, 0},
+		"cut header":      {0, 0},
+		"cut body":        {0, 0, 0, 9, 0xa1},
+		"garbage":         []byte("oops! this is not a frame"),
+		"unfinished line": []byte(`{"t":"result"`),
+	}
+	for name, in := range broken {
+		enc := encCBOR
+		if name == "unfinished line" {
+			enc = encJSON
+		}
+		_, err := codecFor(enc).readReply(bufio.NewReader(bytes.NewReader(in)))
+		var pe *protocolError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: %v, want a protocol error", name, err)
+		}
+	}
+}
+
+var errTrickle = errors.New("trickle: a timeout")
+
+// trickle returns at most 7 bytes a read, and a timeout every other read.
+type trickle struct {
+	data []byte
+	n    int
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	r.n++
+	if r.n%2 == 0 {
+		return 0, errTrickle
+	}
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 7)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestRequests(t *testing.T) {
+	req := request{kind: kindCall, id: 9, method: "add", params: map[string]any{"a": int64(1), "b": 2.0, "c": []byte{1}}, timeout: 1500 * time.Nanosecond}
+	b, err := codecFor(encCBOR).appendRequest(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(binary.BigEndian.Uint32(b)) != len(b)-4 {
+		t.Fatalf("frame length %d for %d bytes", binary.BigEndian.Uint32(b), len(b)-4)
+	}
+	m, err := cbor.UnmarshalMap(b[4:])
+	want := map[string]any{"t": "call", "id": int64(9), "method": "add", "params": req.params, "timeout_us": int64(2)}
+	if err != nil || !reflect.DeepEqual(m, want) {
+		t.Errorf("cbor request = %#v, %v; want %#v", m, err, want)
+	}
+	b, err = codecFor(encJSON).appendRequest(nil, req)
+	if err != nil || b[len(b)-1] != '\n' || bytes.Count(b, []byte("\n")) != 1 {
+		t.Fatalf("json request %q, %v", b, err)
+	}
+	m, err = parseJSONObject(b[:len(b)-1], 10)
+	want["params"] = map[string]any{"a": int64(1), "b": 2.0, "c": "AQ=="}
+	if err != nil || !reflect.DeepEqual(m, want) {
+		t.Errorf("json request = %#v, %v; want %#v", m, err, want)
+	}
+	for _, enc := range []string{encCBOR, encJSON} {
+		b, err := codecFor(enc).appendRequest(nil, request{kind: kindInit, id: 1})
+		if err != nil || !bytes.Contains(b, []byte("config")) {
+			t.Errorf("%s init without config: %q, %v", enc, b, err)
+		}
+		_, err = codecFor(enc).appendRequest(nil, request{kind: kindCall, id: 1, method: "m", params: map[string]any{"f": func() {}}})
+		if sdk.CodeOf(err) != sdk.CodeBadParams || !strings.Contains(err.Error(), "params.f: func()") {
+			t.Errorf("%s unencodable params: %v", enc, err)
+		}
+	}
+}
+
+// FuzzCBORReply: no input makes the reply decoder panic or hang, and what
+// it accepts is a reply a caller can use.
+func FuzzCBORReply(f *testing.F) {
+	for _, v := range []any{
+		map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3), "l": []any{1.5, nil, []byte{1}}}},
+		map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}},
+		map[string]any{"t": "result", "id": int64(1), "x": map[string]any{"y": []any{}}},
+	} {
+		b, _ := cbor.Marshal(v)
+		f.Add(frame(b))
+	}
+	f.Add([]byte{0, 0, 0, 3, 0xbf, 0xff, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkReplies(t, codecFor(encCBOR), data)
+	})
+}
+
+// FuzzJSONReply is FuzzCBORReply for the text mode.
+func FuzzJSONReply(f *testing.F) {
+	for _, s := range []string{
+		`{"t":"result","id":7,"result":{"sum":3,"l":[1.5,null,"\u00e9"]}}`,
+		`{"t":"error","id":2,"error":{"code":"bad_params","message":"no"}}`,
+		`{"t":"result","id":1,"result":{"deep":[[[{"a":-0.0e-5}]]]}}`,
+	} {
+		f.Add([]byte(s + "\n"))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkReplies(t, codecFor(encJSON), data)
+	})
+}
+
+func checkReplies(t *testing.T, c codec, data []byte) {
+	r := bufio.NewReader(bytes.NewReader(data))
+	for i := 0; i < 100; i++ {
+		rep, err := c.readReply(r)
+		if err != nil {
+			var pe *protocolError
+			if err != io.EOF && !errors.As(err, &pe) {
+				t.Fatalf("an error that is neither the end nor a protocol error: %v", err)
+			}
+			return
+		}
+		if rep.err != nil && rep.result != nil {
+			t.Fatalf("a reply with both a result and an error: %+v", rep)
+		}
+		if rep.result != nil {
+			if err := sdk.CheckParams(rep.result); err != nil {
+				t.Fatalf("a result outside the value model: %v", err)
+			}
+		}
+	}
+}

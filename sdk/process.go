@@ -1,0 +1,612 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk/cbor"
+)
+
+// The child side of the process transport. The protocol is written down in
+// docs/process-protocol.md at the root of the repository; in short:
+//
+//  1. The host starts the module's executable with HOTMOD_PROCESS=1, the
+//     protocol versions it offers (HOTMOD_PROCESS_VERSIONS, "1-1") and the
+//     encodings it accepts (HOTMOD_PROCESS_ENCODINGS, "cbor,json").
+//  2. The child writes one line of JSON on stdout, the hello: the version and
+//     encoding it picked and its manifest (or an error, and exits).
+//  3. Then requests come in on stdin and replies go out on stdout, each a
+//     CBOR map in a frame (a 4-byte big-endian length, then the map). Every
+//     request carries an id; calls run concurrently and replies may come in
+//     any order.
+//
+// This SDK speaks version 1 with the CBOR encoding. A Go module needs none of
+// this: sdk.Main serves the protocol when HOTMOD_PROCESS is set.
+
+// Names and numbers of the protocol (see docs/process-protocol.md).
+const (
+	processEnv          = "HOTMOD_PROCESS"
+	processVersionsEnv  = "HOTMOD_PROCESS_VERSIONS"
+	processEncodingsEnv = "HOTMOD_PROCESS_ENCODINGS"
+	processVersion      = 1
+	processMaxFrame     = 16 << 20
+)
+
+// processHello is the handshake line a child writes first.
+type processHello struct {
+	Hotmod   string    `json:"hotmod"`
+	Version  int       `json:"version,omitempty"`
+	Encoding string    `json:"encoding,omitempty"`
+	Manifest *Manifest `json:"manifest,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// serveProcess serves m on the process's stdin and stdout until the host
+// closes the module or goes away, and returns the exit code. The module's
+// own writes to os.Stdout go to stderr instead (the host logs them), and it
+// reads an empty os.Stdin: the real ones carry the protocol.
+func serveProcess(m *Module) int {
+	in, out := os.Stdin, os.Stdout
+	os.Stdout = os.Stderr
+	if null, err := os.Open(os.DevNull); err == nil {
+		os.Stdin = null
+	}
+	return newProcessServer(m, in, out, os.Stderr, os.Getenv).serve()
+}
+
+// processServer is one child's end of the protocol.
+type processServer struct {
+	m      *Module
+	in     *bufio.Reader
+	out    io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	names  map[string]string // method names, to turn request bytes into strings without allocating
+
+	// Used by the goroutine that holds the reader role (see reader).
+	hdr [4]byte
+	dec *cbor.Decoder
+
+	wmu sync.Mutex // whole frames go out one at a time
+
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc // calls in flight, by id
+	ended   bool
+	exit    chan int // the exit code, once
+
+	closeOnce sync.Once
+
+	jobs chan job // idle workers wait here
+	idle atomic.Int32
+}
+
+func newProcessServer(m *Module, in io.Reader, out, stderr io.Writer, getenv func(string) string) *processServer {
+	s := &processServer{
+		m: m, in: bufio.NewReaderSize(in, 64<<10), out: out, stderr: stderr, getenv: getenv,
+		names:   make(map[string]string, len(m.methods)),
+		dec:     cbor.NewDecoder(nil, cbor.DefaultLimits),
+		running: map[int64]context.CancelFunc{},
+		exit:    make(chan int, 1),
+		jobs:    make(chan job),
+	}
+	for name := range m.methods {
+		s.names[name] = name
+	}
+	return s
+}
+
+// serve says hello, then serves requests until the host closes the module
+// (exit code 0), closes stdin (0) or breaks the protocol (1).
+func (s *processServer) serve() int {
+	if err := s.hello(); err != nil {
+		s.logf("%v", err)
+		return 1
+	}
+	go s.readLoop()
+	return <-s.exit
+}
+
+// hello negotiates the version and encoding and writes the handshake line.
+func (s *processServer) hello() error {
+	h := processHello{Hotmod: "process"}
+	version, err := pickProcessVersion(s.getenv(processVersionsEnv))
+	if err == nil {
+		err = checkProcessEncoding(s.getenv(processEncodingsEnv))
+	}
+	if err == nil {
+		err = s.m.Validate()
+	}
+	if err == nil {
+		man := s.m.Manifest()
+		h.Version, h.Encoding, h.Manifest = version, "cbor", &man
+	} else {
+		h.Error = fmt.Sprintf("%s@%s: %v", s.m.name, s.m.version, err)
+	}
+	line, merr := json.Marshal(h)
+	if merr != nil {
+		return fmt.Errorf("hotmod: encoding the handshake: %v", merr)
+	}
+	if _, werr := s.out.Write(append(line, '\n')); werr != nil {
+		return fmt.Errorf("hotmod: writing the handshake: %v", werr)
+	}
+	if err != nil {
+		return errors.New(h.Error)
+	}
+	return nil
+}
+
+// pickProcessVersion picks the version to speak from the host's offer,
+// "LOW-HIGH" or "N" ("" offers version 1).
+func pickProcessVersion(offer string) (int, error) {
+	if offer == "" {
+		offer = "1"
+	}
+	lo, hi, found := strings.Cut(offer, "-")
+	if !found {
+		hi = lo
+	}
+	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || l < 1 || h < l {
+		return 0, fmt.Errorf("%s=%q is not a version range such as 1-2", processVersionsEnv, offer)
+	}
+	if l > processVersion || h < processVersion {
+		return 0, fmt.Errorf("the host offers process protocol versions %d-%d; this module's sdk %s speaks version %d: rebuild it with an sdk that matches the host",
+			l, h, Version, processVersion)
+	}
+	return processVersion, nil
+}
+
+// checkProcessEncoding checks that the host accepts CBOR ("" means it does).
+func checkProcessEncoding(offer string) error {
+	if offer == "" {
+		return nil
+	}
+	for _, e := range strings.Split(offer, ",") {
+		if strings.TrimSpace(e) == "cbor" {
+			return nil
+		}
+	}
+	return fmt.Errorf("the host accepts the encodings %q; a Go module speaks cbor (is its launch file's \"protocol\" wrong?)", offer)
+}
+
+func (s *processServer) logf(format string, args ...any) {
+	fmt.Fprintf(s.stderr, "hotmod: "+format+"\n", args...)
+}
+
+// end stops serving with an exit code (the first one wins).
+func (s *processServer) end(code int) {
+	s.mu.Lock()
+	first := !s.ended
+	s.ended = true
+	running := make([]context.CancelFunc, 0, len(s.running))
+	for _, c := range s.running {
+		running = append(running, c)
+	}
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	for _, c := range running {
+		c()
+	}
+	s.exit <- code
+}
+
+// The messages a host sends.
+const (
+	msgUnknown = iota
+	msgCall
+	msgCancel
+	msgPing
+	msgInit
+	msgCheck
+	msgClose
+)
+
+// request is one decoded message from the host. params and config alias the
+// frame.
+type request struct {
+	kind    int
+	kindStr string // for an unknown kind
+	id      int64
+	hasID   bool
+	method  string
+	params  []byte
+	config  []byte
+	timeout time.Duration
+}
+
+// frames are buffers for requests and replies.
+var frames = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= 64<<10 { // do not keep the odd huge frame alive
+		frames.Put(bp)
+	}
+}
+
+// The reader role. Exactly one goroutine at a time reads stdin. It runs a
+// call (or a hook) itself when nothing else is waiting to be read, so that
+// a call's reply costs no goroutine switch and no new goroutine; should the
+// call take longer than handOffAfter, a timer gives the role to a new
+// goroutine, and the old one exits when its call is done. When more
+// requests are already buffered, each call gets a goroutine of its own at
+// once, so that calls run in parallel.
+const handOffAfter = 50 * time.Microsecond
+
+// The states of a reader goroutine.
+const (
+	roleReading   = iota // reading requests
+	roleInline           // running a call inline
+	roleHandedOff        // its call took too long: another goroutine reads now
+)
+
+// reader is one goroutine's hold on the reader role.
+type reader struct {
+	s    *processServer
+	role atomic.Int32
+	slow *time.Timer // fires handOff while a call runs inline
+}
+
+func (s *processServer) readLoop() {
+	r := &reader{s: s}
+	r.slow = time.AfterFunc(time.Hour, r.handOff)
+	r.slow.Stop()
+	r.run()
+}
+
+// handOff gives the reader role to a new goroutine, when the call running
+// inline has not finished.
+func (r *reader) handOff() {
+	if r.role.CompareAndSwap(roleInline, roleHandedOff) {
+		go r.s.readLoop()
+	}
+}
+
+func (r *reader) run() {
+	s := r.s
+	for {
+		bp, err := s.readFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				// The host closed stdin: it is gone, or done with us.
+				s.closeHook()
+				s.end(0)
+				return
+			}
+			s.logf("%v", err)
+			s.end(1)
+			return
+		}
+		req, err := s.parse(*bp)
+		if err != nil {
+			s.logf("%v", err)
+			putFrame(bp)
+			s.end(1)
+			return
+		}
+		switch req.kind {
+		case msgCancel:
+			s.mu.Lock()
+			cancel := s.running[req.id]
+			s.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+			putFrame(bp)
+		case msgPing:
+			putFrame(bp)
+			s.reply(req.id, nil, nil)
+		case msgUnknown:
+			putFrame(bp)
+			if req.hasID {
+				s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module's sdk %s speaks process protocol version %d", req.kindStr, Version, processVersion))
+			}
+		case msgClose:
+			putFrame(bp)
+			err := s.closeHook()
+			s.reply(req.id, nil, err)
+			s.end(0)
+			return
+		default: // a call, init or check
+			if s.in.Buffered() > 0 {
+				// More requests are waiting: run this one alongside.
+				s.dispatch(req, bp)
+				continue
+			}
+			r.role.Store(roleInline)
+			r.slow.Reset(handOffAfter)
+			s.handle(req)
+			r.slow.Stop()
+			putFrame(bp)
+			if !r.role.CompareAndSwap(roleInline, roleReading) {
+				return // handed off: another goroutine reads now
+			}
+		}
+	}
+}
+
+// job is a request for a worker.
+type job struct {
+	req request
+	bp  *[]byte
+}
+
+// maxIdleWorkers bounds the workers kept waiting for calls.
+const maxIdleWorkers = 64
+
+// dispatch runs a request on an idle worker, or on a new one. Workers are
+// kept because a new goroutine's stack grows on every call.
+func (s *processServer) dispatch(req request, bp *[]byte) {
+	select {
+	case s.jobs <- job{req, bp}:
+	default:
+		go s.worker(job{req, bp})
+	}
+}
+
+func (s *processServer) worker(j job) {
+	for {
+		s.handle(j.req)
+		putFrame(j.bp)
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		j = <-s.jobs
+		s.idle.Add(-1)
+	}
+}
+
+// readFrame reads one frame into a pooled buffer.
+func (s *processServer) readFrame() (*[]byte, error) {
+	if _, err := io.ReadFull(s.in, s.hdr[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, errors.New("stdin ended in the middle of a frame header")
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(s.hdr[:])
+	if n == 0 || n > processMaxFrame {
+		return nil, fmt.Errorf("protocol error: a frame of %d bytes (1 to %d allowed)", n, processMaxFrame)
+	}
+	bp := frames.Get().(*[]byte)
+	if cap(*bp) < int(n) {
+		*bp = make([]byte, n)
+	}
+	*bp = (*bp)[:n]
+	if _, err := io.ReadFull(s.in, *bp); err != nil {
+		putFrame(bp)
+		return nil, fmt.Errorf("stdin ended in the middle of a frame of %d bytes: %v", n, err)
+	}
+	return bp, nil
+}
+
+// parse decodes a request: a CBOR map whose unknown keys are skipped.
+func (s *processServer) parse(b []byte) (request, error) {
+	var req request
+	d := s.dec
+	d.Reset(b)
+	defer d.Reset(nil)
+	bad := func(err error) (request, error) {
+		return request{}, fmt.Errorf("protocol error: a request that is not a CBOR map of the protocol: %v", err)
+	}
+	n, err := d.ReadMapHeader()
+	if err != nil {
+		return bad(err)
+	}
+	for i := 0; n < 0 && !d.AtBreak() || i < n; i++ {
+		key, err := d.ReadStringBytes()
+		if err != nil {
+			return bad(err)
+		}
+		switch string(key) {
+		case "t":
+			t, err := d.ReadStringBytes()
+			if err != nil {
+				return bad(err)
+			}
+			switch string(t) {
+			case "call":
+				req.kind = msgCall
+			case "cancel":
+				req.kind = msgCancel
+			case "ping":
+				req.kind = msgPing
+			case "init":
+				req.kind = msgInit
+			case "check":
+				req.kind = msgCheck
+			case "close":
+				req.kind = msgClose
+			default:
+				req.kind, req.kindStr = msgUnknown, string(t)
+			}
+		case "id":
+			if req.id, err = d.ReadInt(); err != nil {
+				return bad(err)
+			}
+			req.hasID = true
+		case "method":
+			m, err := d.ReadStringBytes()
+			if err != nil {
+				return bad(err)
+			}
+			var ok bool
+			if req.method, ok = s.names[string(m)]; !ok {
+				req.method = string(m)
+			}
+		case "params", "config":
+			start := d.Offset()
+			if err := d.Skip(); err != nil {
+				return bad(err)
+			}
+			if string(key) == "params" {
+				req.params = b[start:d.Offset()]
+			} else {
+				req.config = b[start:d.Offset()]
+			}
+		case "timeout_us":
+			us, err := d.ReadInt()
+			if err != nil {
+				return bad(err)
+			}
+			if us > 0 {
+				req.timeout = time.Duration(us) * time.Microsecond
+			}
+		default:
+			if err := d.Skip(); err != nil {
+				return bad(err)
+			}
+		}
+	}
+	if n < 0 {
+		if err := d.ReadBreak(); err != nil {
+			return bad(err)
+		}
+	}
+	if !d.Done() {
+		return bad(fmt.Errorf("%d bytes after the map", len(b)-d.Offset()))
+	}
+	if req.kind != msgUnknown && !req.hasID {
+		return bad(errors.New(`no "id"`))
+	}
+	return req, nil
+}
+
+// handle runs a call, an init or a check, and replies.
+func (s *processServer) handle(req request) {
+	// Not derived from a cancelable context of the server's: that would
+	// cost an entry in its set of children on every call, under a lock all
+	// calls share. end cancels what runs through s.running instead.
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if req.timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), req.timeout)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	s.mu.Lock()
+	s.running[req.id] = cancel
+	s.mu.Unlock()
+
+	var result []byte
+	var err error
+	switch req.kind {
+	case msgCall:
+		result, err = s.invoke(ctx, req.method, req.params)
+	case msgInit:
+		err = s.initHook(ctx, req.config)
+	case msgCheck:
+		err = s.hook("OnCheck", func() error { return s.m.Check(ctx) })
+	}
+
+	s.mu.Lock()
+	delete(s.running, req.id)
+	s.mu.Unlock()
+	cancel()
+	s.reply(req.id, result, err)
+}
+
+// invoke calls a method; a panic becomes an error with code panic and its
+// stack goes to stderr, as the native transport logs it.
+func (s *processServer) invoke(ctx context.Context, method string, params []byte) (res []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, s.panicked(s.m.name+"."+method, r)
+		}
+	}()
+	return s.m.InvokeCBOR(ctx, method, params)
+}
+
+func (s *processServer) initHook(ctx context.Context, raw []byte) error {
+	var config map[string]any
+	if len(raw) > 0 && raw[0] != 0xf6 && raw[0] != 0xf7 { // not null or undefined
+		var err error
+		if config, err = cbor.UnmarshalMap(raw); err != nil {
+			return Errorf(CodeBadParams, "the module's configuration is %s", cborProblem(err))
+		}
+	}
+	return s.hook("OnInit", func() error { return s.m.Init(ctx, config) })
+}
+
+// closeHook runs OnClose once.
+func (s *processServer) closeHook() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.hook("OnClose", s.m.Close) })
+	return err
+}
+
+func (s *processServer) hook(name string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(s.m.name+"'s "+name+" hook", r)
+		}
+	}()
+	return f()
+}
+
+func (s *processServer) panicked(where string, r any) error {
+	s.logf("%s panicked: %v\n%s", where, r, debug.Stack())
+	return Errorf(CodePanic, "%s panicked: %v", where, r)
+}
+
+// reply writes the reply to request id: a result (raw CBOR, nil for none)
+// or an error.
+func (s *processServer) reply(id int64, result []byte, err error) {
+	if err == nil && len(result) > processMaxFrame-64 {
+		err = Errorf(CodeModule, "the result of %d bytes is over the process protocol's frame limit of %d bytes", len(result), processMaxFrame)
+	}
+	bp := frames.Get().(*[]byte)
+	b := append((*bp)[:0], 0, 0, 0, 0)
+	if err != nil {
+		e := AsError(err)
+		b = cbor.AppendMapHeader(b, 3)
+		b = cbor.AppendString(b, "t")
+		b = cbor.AppendString(b, "error")
+		b = cbor.AppendString(b, "id")
+		b = cbor.AppendInt(b, id)
+		b = cbor.AppendString(b, "error")
+		b = cbor.AppendMapHeader(b, 2)
+		b = cbor.AppendString(b, "code")
+		b = cbor.AppendString(b, strings.ToValidUTF8(string(e.Code), "\uFFFD"))
+		b = cbor.AppendString(b, "message")
+		b = cbor.AppendString(b, strings.ToValidUTF8(e.Message, "\uFFFD"))
+	} else {
+		n := 2
+		if result != nil {
+			n = 3
+		}
+		b = cbor.AppendMapHeader(b, n)
+		b = cbor.AppendString(b, "t")
+		b = cbor.AppendString(b, "result")
+		b = cbor.AppendString(b, "id")
+		b = cbor.AppendInt(b, id)
+		if result != nil {
+			b = cbor.AppendString(b, "result")
+			b = append(b, result...)
+		}
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	s.wmu.Lock()
+	_, werr := s.out.Write(b)
+	s.wmu.Unlock()
+	*bp = b
+	putFrame(bp)
+	if werr != nil { // the host is gone
+		s.end(1)
+	}
+}
