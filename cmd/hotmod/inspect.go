@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hotmod/hotmod/internal/native"
+	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/spf13/cobra"
 )
@@ -97,6 +99,9 @@ func inspect(cmd *cobra.Command, file string) (*inspection, error) {
 	sum := sha256.Sum256(data)
 	in := &inspection{File: abs, Size: int64(len(data)), Sum: hex.EncodeToString(sum[:]),
 		Transport: "native", Host: hostVersion()}
+	if process.IsArtifact(abs) {
+		return inspectProcess(cmd, in)
+	}
 
 	rep, err := native.Preflight(abs)
 	if err != nil {
@@ -128,6 +133,34 @@ func inspect(cmd *cobra.Command, file string) (*inspection, error) {
 		in.Problems = []string{sdk.AsError(err).Message}
 		return in, nil
 	}
+	m := inst.Manifest()
+	in.Manifest, in.Loadable = &m, true
+	return in, nil
+}
+
+// inspectProcess starts a process module as the daemon would, reads its
+// manifest from the handshake and stops it. A Go-built executable also shows
+// its build info (any Go version loads: nothing is compared).
+func inspectProcess(cmd *cobra.Command, in *inspection) (*inspection, error) {
+	in.Transport = "process"
+	if bi, err := buildinfo.ReadFile(in.File); err == nil {
+		in.Build = &buildReport{Path: bi.Path, GoVersion: bi.GoVersion, Settings: map[string]string{}, Deps: []depReport{}}
+		for _, s := range bi.Settings {
+			in.Build.Settings[s.Key] = s.Value
+		}
+	}
+	tmp, err := os.MkdirTemp("", "hotmod-inspect-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	inst, err := process.NewLoader(process.Config{Logger: logger, Dir: tmp}).Load(cmd.Context(), in.File)
+	if err != nil {
+		in.Problems = []string{sdk.AsError(err).Message}
+		return in, nil
+	}
+	defer inst.Close()
 	m := inst.Manifest()
 	in.Manifest, in.Loadable = &m, true
 	return in, nil

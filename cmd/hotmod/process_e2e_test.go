@@ -27,6 +27,9 @@ func TestServeProcessModules(t *testing.T) {
 	if got := strings.TrimSpace(r.stdout); got != filepath.Join(dir, "greeter.process") {
 		t.Fatalf("hotmod build --transport process printed %q", got)
 	}
+	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "greeter.process")); !strings.Contains(r.stdout, "greeter@1.0.0") {
+		t.Errorf("hotmod inspect on a process module:\n%s", r.stdout)
+	}
 	py := filepath.Join(plugintest.Repo(t), "examples", "python")
 	for _, f := range []string{"textstats.py", "textstats.process.json"} {
 		data, err := os.ReadFile(filepath.Join(py, f))
