@@ -9,7 +9,7 @@ EXAMPLES := greeter pricing
 # Packages whose tests load native plugins cannot run under -race (a plugin
 # must be built with the host's exact flags); everything else runs with it.
 NATIVE_PKGS := ./internal/native/... ./internal/build/... ./internal/plugintest/... ./integration/... ./cmd/hotmod/...
-RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/... ./internal/guard/... ./internal/process/... ./internal/valuejson/...
+RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/... ./internal/guard/... ./internal/process/... ./internal/valuejson/... ./internal/wasm/...
 
 .PHONY: serve build examples test lint bench clean
 
@@ -38,7 +38,7 @@ test: lint
 	$(GO) test -count=1 $(NATIVE_PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/ ./internal/wasm/
 
 clean:
 	rm -rf bin $(PLUGINS)

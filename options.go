@@ -22,6 +22,10 @@ type config struct {
 	moduleConfig  map[string]map[string]any
 	allowBreaking bool
 	processPool   int
+
+	wasmPool        int
+	wasmMemoryPages uint32
+	wasmGrants      []string
 }
 
 func defaultConfig() config {
@@ -86,4 +90,25 @@ func WithAllowBreaking() Option {
 // help CPU-bound modules.
 func WithProcessPool(n int) Option {
 	return optionFunc(func(c *config) { c.processPool = n })
+}
+
+// WithWasmGrants grants WebAssembly modules capabilities they ask for in
+// their manifest (sdk.Module.Needs); without a grant a guest has no
+// filesystem, environment or time of day, and a module that asks for one is
+// refused at load. A grant is "clock", "env=NAME[,NAME…]", "fs=DIR" or
+// "fs-ro=DIR", optionally for one module ("pricing:fs-ro=/srv/prices").
+func WithWasmGrants(grants ...string) Option {
+	return optionFunc(func(c *config) { c.wasmGrants = append(c.wasmGrants, grants...) })
+}
+
+// WithWasmPoolSize sets how many guest instances may serve one version of a
+// WebAssembly module at once (default GOMAXPROCS; they start on demand).
+func WithWasmPoolSize(n int) Option {
+	return optionFunc(func(c *config) { c.wasmPool = n })
+}
+
+// WithWasmMemoryLimit caps each guest's linear memory, in 64 KiB pages
+// (default 4096 = 256 MiB). A guest that needs more fails its call.
+func WithWasmMemoryLimit(pages uint32) Option {
+	return optionFunc(func(c *config) { c.wasmMemoryPages = pages })
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hotmod/hotmod/internal/contract"
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/internal/process"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -39,6 +40,9 @@ type Registry struct {
 	nativeOnce  sync.Once
 	process     *process.Loader
 	processOnce sync.Once
+	wasm        *wasm.Loader
+	wasmErr     error
+	wasmOnce    sync.Once
 
 	selectors selectorCache
 	events    eventHub
@@ -142,13 +146,19 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	transport, ok := transportOf(abs)
 	if !ok {
 		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
-			"%s: unknown kind of artifact: hotmod loads native plugins (.so), process modules (.process) and launch files (.process.json)", abs))
+			"%s: unknown kind of artifact: hotmod loads native plugins (.so), WebAssembly modules (.wasm), process modules (.process) and launch files (.process.json)", abs))
 	}
 	inst, err := r.open(ctx, transport, abs)
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
 	if cur := r.sameArtifact(abs, inst); cur != nil {
+		if transport != Native {
+			// A second instance of what already serves: let it go. (A
+			// native instance is a view of the one module the process
+			// holds for good; closing it would run that module's OnClose.)
+			_ = inst.Close()
+		}
 		return *cur, nil
 	}
 	return r.admit(ctx, inst, transport, abs)
@@ -172,6 +182,8 @@ func transportOf(path string) (Transport, bool) {
 	switch filepath.Ext(path) {
 	case ".so":
 		return Native, true
+	case ".wasm":
+		return Wasm, true
 	}
 	return "", false
 }
@@ -197,6 +209,24 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 			})
 		})
 		inst, err := r.process.Load(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return inst, nil
+	case Wasm:
+		r.wasmOnce.Do(func() {
+			r.wasm, r.wasmErr = wasm.NewLoader(context.Background(), wasm.Config{
+				CacheDir:         filepath.Join(r.cfg.cacheDir, "wasm"),
+				PoolSize:         r.cfg.wasmPool,
+				MemoryLimitPages: r.cfg.wasmMemoryPages,
+				Grants:           r.cfg.wasmGrants,
+				Logger:           r.cfg.logger,
+			})
+		})
+		if r.wasmErr != nil {
+			return nil, sdk.Errorf(sdk.CodeIncompatible, "the wasm transport: %v", r.wasmErr)
+		}
+		inst, err := r.wasm.Load(ctx, path)
 		if err != nil {
 			return nil, err
 		}
@@ -532,6 +562,12 @@ func (r *Registry) Close(ctx context.Context) error {
 	r.loadMu.Unlock()
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
+	r.loadMu.Lock() // a Load that got in before Close may still be creating the loader
+	w := r.wasm
+	r.loadMu.Unlock()
+	if w != nil {
+		err = errors.Join(err, w.Close(ctx))
+	}
 	r.events.close()
 	return err
 }

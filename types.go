@@ -57,6 +57,9 @@ const (
 	// Process: a child process (NAME.process, or a NAME.process.json launch
 	// file for other languages) speaking the protocol in docs/process-protocol.md.
 	Process Transport = "process"
+	// Wasm: a WebAssembly module (.wasm) run by wazero in a sandbox; see
+	// docs/wasm-abi.md.
+	Wasm Transport = "wasm"
 )
 
 // ModuleInfo describes one version of a module, or an artifact that failed

@@ -180,7 +180,7 @@ func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Sch
 // grant is refused at load, with the reason. The native transport runs
 // modules with the host's full authority, so there Needs only documents.
 const (
-	NeedClock = "clock" // the real wall and monotonic clocks, and sleeping
+	NeedClock = "clock" // the real time of day (the wall clock)
 	NeedEnv   = "env"   // environment variables the host chooses to pass
 	NeedFS    = "fs"    // a directory the host chooses, as the module's root
 	NeedNet   = "net"   // the network

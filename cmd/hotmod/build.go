@@ -14,11 +14,11 @@ import (
 func buildCmd() *cobra.Command {
 	var transport, out string
 	cmd := &cobra.Command{
-		Use:   "build [--transport native|process] [-o DIR] [PKG]",
+		Use:   "build [--transport native|wasm|process] [-o DIR] [PKG]",
 		Short: "Build a module into an artifact this hotmod loads",
 		Long: `build compiles the module's main package in directory PKG (default ".") into
-DIR/<name of PKG>.so (native) or DIR/<name of PKG>.process (process) and
-prints the artifact's path. The artifact is written
+DIR/<name of PKG>.so (native), .wasm (wasm) or .process (process) and prints
+the artifact's path. The artifact is written
 under a temporary name and renamed into place, so building straight into the
 directory ` + "`hotmod serve`" + ` watches publishes it safely.
 
@@ -27,20 +27,17 @@ the same flags, so build uses the toolchain and flags this hotmod binary was
 built with. A GOTOOLCHAIN set in the environment wins (build then warns when
 this hotmod would refuse the result).
 
-A process artifact is an executable the host runs as a child: any Go from 1.22
-on can build it (set GOTOOLCHAIN to pick one), and it survives a change of the
-host's toolchain.`,
+A wasm or process artifact survives a change of the host's toolchain: set
+GOTOOLCHAIN to build it with another Go (wasm needs Go 1.24 or later, process
+modules Go 1.22 or later).`,
 		Args: args(0, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			builders := map[string]func(context.Context, build.Options) (string, error){
-				"native": build.Native, "process": build.Process,
+				"native": build.Native, "process": build.Process, "wasm": build.Wasm,
 			}
 			builder, ok := builders[transport]
-			switch {
-			case transport == "wasm":
-				return fmt.Errorf("the wasm transport is not available yet: build with --transport native or process")
-			case !ok:
-				return usagef("unknown transport %q: use native or process", transport)
+			if !ok {
+				return usagef("unknown transport %q: use native, wasm or process", transport)
 			}
 			pkg := "."
 			if len(a) == 1 {
@@ -66,7 +63,7 @@ host's toolchain.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native or process (wasm is coming)")
+	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native, wasm or process")
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the artifact to (created if missing)")
 	return cmd
 }

@@ -130,7 +130,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ls", "extra"}, "hotmod ls: wrong number of arguments (1)"},
 		{[]string{"ls", "--nope"}, "hotmod ls: unknown flag: --nope"},
 		{[]string{"ls", "--addr", "ftp://host"}, `--addr "ftp://host" is not a daemon address`},
-		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native`},
+		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native, wasm or process`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml": use text or json`},
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
 		{[]string{"new", "Bad Name"}, `module name "Bad Name": use lower-case letters`},
@@ -143,13 +143,6 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("got %s\nwant exit 2 and %q with a pointer to --help", r, c.want)
 			}
 		})
-	}
-}
-
-func TestBuildUnavailableTransport(t *testing.T) {
-	r := runCLI(t, "", "build", "--transport", "wasm")
-	if r.code != 1 || !strings.Contains(r.stderr, "the wasm transport is not available yet: build with --transport native") {
-		t.Errorf("got %s", r)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/internal/process"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/spf13/cobra"
 )
@@ -102,6 +103,9 @@ func inspect(cmd *cobra.Command, file string) (*inspection, error) {
 	if process.IsArtifact(abs) {
 		return inspectProcess(cmd, in)
 	}
+	if filepath.Ext(abs) == ".wasm" {
+		return inspectWasm(cmd, in)
+	}
 
 	rep, err := native.Preflight(abs)
 	if err != nil {
@@ -163,6 +167,27 @@ func inspectProcess(cmd *cobra.Command, in *inspection) (*inspection, error) {
 	defer inst.Close()
 	m := inst.Manifest()
 	in.Manifest, in.Loadable = &m, true
+	return in, nil
+}
+
+// inspectWasm compiles the module (from the same on-disk cache the daemon
+// uses by default), starts one guest and reads its manifest and ABI.
+func inspectWasm(cmd *cobra.Command, in *inspection) (*inspection, error) {
+	in.Transport = "wasm"
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	got, err := wasm.Inspect(cmd.Context(), in.File, wasm.Config{CacheDir: wasm.DefaultCacheDir(), Logger: logger})
+	if err != nil {
+		in.Problems = []string{sdk.AsError(err).Message}
+		return in, nil
+	}
+	in.Build = &buildReport{GoVersion: got.About.Go, Settings: map[string]string{"abi": got.About.ABI, "sdk": got.About.SDK}, Deps: []depReport{}}
+	m := got.Manifest
+	in.Manifest = &m
+	if got.Refused != "" {
+		in.Problems = []string{got.Refused}
+		return in, nil
+	}
+	in.Loadable = true
 	return in, nil
 }
 

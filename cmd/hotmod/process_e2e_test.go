@@ -12,10 +12,11 @@ import (
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
-// TestServeProcessModules serves process modules with the real binary: a Go
-// module built with `hotmod build --transport process` and the Python
-// example, each called with `hotmod invoke`.
-func TestServeProcessModules(t *testing.T) {
+// TestServeWasmAndProcessModules serves modules of the sandboxed transports
+// with the real binary: greeter built with `hotmod build --transport
+// process`, pricing built with `--transport wasm`, and the Python example,
+// each called with `hotmod invoke`.
+func TestServeWasmAndProcessModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and a process module)")
 	}
@@ -30,6 +31,13 @@ func TestServeProcessModules(t *testing.T) {
 	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "greeter.process")); !strings.Contains(r.stdout, "greeter@1.0.0") {
 		t.Errorf("hotmod inspect on a process module:\n%s", r.stdout)
 	}
+	r = mustRun(t, nil, "build", "--transport", "wasm", "-o", dir, plugintest.Example(t, "pricing"))
+	if got := strings.TrimSpace(r.stdout); got != filepath.Join(dir, "pricing.wasm") {
+		t.Fatalf("hotmod build --transport wasm printed %q", got)
+	}
+	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "pricing.wasm")); !strings.Contains(r.stdout, "pricing@1.1.0") || !strings.Contains(r.stdout, "transport wasm") {
+		t.Errorf("hotmod inspect on a wasm module:\n%s", r.stdout)
+	}
 	py := filepath.Join(plugintest.Repo(t), "examples", "python")
 	for _, f := range []string{"textstats.py", "textstats.process.json"} {
 		data, err := os.ReadFile(filepath.Join(py, f))
@@ -43,7 +51,8 @@ func TestServeProcessModules(t *testing.T) {
 	d := startDaemon(t, dir)
 	addr := []string{"HOTMOD_ADDR=" + d.addr}
 	d.waitModules(t, "greeter and textstats active", func(mods []hotmod.ModuleInfo) bool {
-		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, active("textstats", "1.0.0")) != nil
+		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, active("textstats", "1.0.0")) != nil &&
+			find(mods, active("pricing", "1.1.0")) != nil
 	})
 	if r := mustRun(t, addr, "invoke", "greeter", "hello", `{"name":"Ada"}`); !strings.Contains(r.stdout, `"hello, Ada"`) {
 		t.Errorf("greeter over the process transport: %s", r)
@@ -55,9 +64,16 @@ func TestServeProcessModules(t *testing.T) {
 	if r := hotmodRun(t, addr, "", "invoke", "textstats", "count_words", `{"text":7}`); r.code != 1 || !strings.HasPrefix(r.stderr, "bad_params:") {
 		t.Errorf("bad params to the Python module: %s", r)
 	}
+	r = mustRun(t, addr, "invoke", "pricing", "quote", `{"sku":"tea","qty":3,"coupon":"TENOFF"}`)
+	if !strings.Contains(r.stdout, `"total_cents": 1215`) {
+		t.Errorf("pricing over the wasm transport: %s", r)
+	}
+	if r := hotmodRun(t, addr, "", "invoke", "pricing", "quote", `{"sku":"tea","qty":0}`); r.code != 1 || !strings.HasPrefix(r.stderr, "bad_params:") {
+		t.Errorf("bad params through the wasm sandbox: %s", r)
+	}
 	ls := mustRun(t, addr, "ls")
-	if !strings.Contains(ls.stdout, "process") {
-		t.Errorf("hotmod ls does not show the process transport:\n%s", ls.stdout)
+	if !strings.Contains(ls.stdout, "process") || !strings.Contains(ls.stdout, "wasm") {
+		t.Errorf("hotmod ls does not show both transports:\n%s", ls.stdout)
 	}
 	d.stop(t, syscall.SIGTERM)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/server"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +25,7 @@ const defaultListen = "127.0.0.1:7700"
 
 type serveFlags struct {
 	dir, listen, cacheDir  string
+	wasmGrants             []string
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
 }
@@ -54,6 +56,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where private copies of loaded artifacts are kept (default: hotmod under the user cache directory)")
+	fl.StringArrayVar(&f.wasmGrants, "wasm-grant", nil, "grant WebAssembly modules a capability they ask for: clock, env=NAME[,NAME], fs=DIR or fs-ro=DIR, optionally for one module (pricing:fs-ro=/srv); repeatable")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
@@ -109,6 +112,12 @@ func serve(f serveFlags, stderr io.Writer) error {
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout)}
 	if f.cacheDir != "" {
 		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
+	}
+	if len(f.wasmGrants) > 0 {
+		if err := wasm.CheckGrants(f.wasmGrants); err != nil {
+			return usagef("--wasm-grant: %v", err)
+		}
+		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
 	reg := hotmod.New(opts...)
 	watchCtx, stopWatch := context.WithCancel(context.Background())

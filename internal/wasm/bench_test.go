@@ -1,0 +1,305 @@
+package wasm_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotmod/hotmod/internal/wasm"
+	"github.com/hotmod/hotmod/sdk"
+	"github.com/hotmod/hotmod/sdk/cbor"
+)
+
+type benchAB struct {
+	A int64 `hotmod:"a,id=1,required"`
+	B int64 `hotmod:"b,id=2,required"`
+}
+
+type benchSum struct {
+	Sum int64 `hotmod:"sum,id=1"`
+}
+
+// direct is testGuest's add and add_dynamic as an in-process module: what
+// a native or builtin call of the same code costs.
+var direct = sdk.New("direct", "1.0.0").
+	Method(sdk.Func("add", func(_ context.Context, in benchAB) (benchSum, error) { return benchSum{Sum: in.A + in.B}, nil })).
+	Handle("add_dynamic", func(_ context.Context, p map[string]any) (map[string]any, error) {
+		a, err := sdk.Int(p, "a")
+		if err != nil {
+			return nil, err
+		}
+		b, err := sdk.Int(p, "b")
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"sum": a + b}, nil
+	})
+
+// BenchmarkCall is one call {"a":1,"b":2} → {"sum":3}: through the wasm
+// transport (the host encodes the map as CBOR, the guest decodes it straight
+// into a struct for the typed method or into a map for the dynamic one, and
+// back), and directly in process for comparison. "empty" calls an export
+// that does nothing: the floor. "interruptible=false" is the same with
+// wazero's WithCloseOnContextDone off.
+func BenchmarkCall(b *testing.B) {
+	params := map[string]any{"a": int64(1), "b": int64(2)}
+	raw, _ := cbor.Marshal(params)
+	ctx := context.Background()
+	check := func(b *testing.B, out map[string]any, err error) {
+		if err != nil || out["sum"] != int64(3) {
+			b.Fatal(out, err)
+		}
+	}
+	b.Run("direct/typed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out, err := direct.Invoke(ctx, "add", params)
+			check(b, out, err)
+		}
+	})
+	b.Run("direct/dynamic", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out, err := direct.Invoke(ctx, "add_dynamic", params)
+			check(b, out, err)
+		}
+	})
+	path := source(b, "testguest", testGuest)
+	for _, on := range []bool{true, false} {
+		restore := wasm.SetInterruptible(on)
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
+		restore()
+		g := load(b, l, path)
+		suffix := ""
+		if !on {
+			suffix = "/interruptible=false"
+		}
+		b.Run("wasm/empty"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := g.CallEmpty(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("wasm/typed"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := g.Invoke(ctx, "add", params)
+				check(b, out, err)
+			}
+		})
+		b.Run("wasm/typed-cbor"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := g.InvokeCBOR(ctx, "add", raw)
+				if err != nil || len(out) != 6 {
+					b.Fatal(out, err)
+				}
+			}
+		})
+		b.Run("wasm/dynamic"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := g.Invoke(ctx, "add_dynamic", params)
+				check(b, out, err)
+			}
+		})
+		if on {
+			b.Run("wasm/typed/with-deadline", func(b *testing.B) {
+				dctx, cancel := context.WithTimeout(ctx, time.Hour)
+				defer cancel()
+				b.ReportAllocs()
+				for b.Loop() {
+					out, err := g.Invoke(dctx, "add", params)
+					check(b, out, err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCallParallel is BenchmarkCall's typed call from GOMAXPROCS
+// goroutines on a pool of GOMAXPROCS guests.
+func BenchmarkCallParallel(b *testing.B) {
+	l, _ := newLoader(b, wasm.Config{})
+	g := load(b, l, source(b, "testguest", testGuest))
+	params := map[string]any{"a": int64(1), "b": int64(2)}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if out, err := g.Invoke(ctx, "add", params); err != nil || out["sum"] != int64(3) {
+				b.Fatal(out, err)
+			}
+		}
+	})
+}
+
+// BenchmarkWork measures what interruptibility costs guest code that
+// computes: a loop of n rounds of arithmetic in the guest (wazero then
+// checks for an interruption at every loop header and function entry).
+func BenchmarkWork(b *testing.B) {
+	path := source(b, "testguest", testGuest)
+	ctx := context.Background()
+	for _, n := range []int64{1_000, 1_000_000} {
+		for _, on := range []bool{true, false} {
+			restore := wasm.SetInterruptible(on)
+			l, _ := newLoader(b, wasm.Config{PoolSize: 1})
+			restore()
+			g := load(b, l, path)
+			b.Run(fmt.Sprintf("n=%d/interruptible=%t", n, on), func(b *testing.B) {
+				params := map[string]any{"n": n}
+				for b.Loop() {
+					if _, err := g.Invoke(ctx, "work", params); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkLoad is Load (compile or take from the cache, start the first
+// guest, read the manifest) of examples/pricing: "warm" with its compiled
+// code in the on-disk cache (a new Loader each time, as after a restart),
+// "cold" with an empty cache; both report their median as p50-ms. "start"
+// is starting one more guest of a loaded version (instantiate and run the
+// Go runtime's and the packages' initialisation).
+func BenchmarkLoad(b *testing.B) {
+	path := example(b, "pricing")
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	loadOnce := func(b *testing.B, dir string) time.Duration {
+		l, err := wasm.NewLoader(ctx, wasm.Config{CacheDir: dir, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := l.Load(ctx, path); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		l.Close(ctx)
+		b.StartTimer()
+		return took
+	}
+	b.Run("warm", func(b *testing.B) {
+		dir := b.TempDir()
+		loadOnce(b, dir) // fill the cache
+		var times []time.Duration
+		for b.Loop() {
+			times = append(times, loadOnce(b, dir))
+		}
+		b.ReportMetric(median(times), "p50-ms")
+	})
+	b.Run("cold", func(b *testing.B) {
+		var times []time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			dir, err := os.MkdirTemp("", "hotmod-wasm-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			times = append(times, loadOnce(b, dir))
+			b.StopTimer()
+			os.RemoveAll(dir)
+			b.StartTimer()
+		}
+		b.ReportMetric(median(times), "p50-ms")
+	})
+	b.Run("start", func(b *testing.B) {
+		l, _ := newLoader(b, wasm.Config{})
+		i := load(b, l, path)
+		var mem uint32
+		for b.Loop() {
+			var err error
+			if mem, err = i.StartOne(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(mem)/(1<<20), "MiB-linear-memory")
+	})
+}
+
+func median(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / float64(time.Millisecond)
+}
+
+// BenchmarkMemory reports what guests and versions cost in memory: the
+// linear memory of a fresh guest, the Go heap and resident memory (RSS)
+// that 8 more guests of one version add, and what loading 3 distinct
+// versions (compiled code from a warm cache, one guest each) adds.
+func BenchmarkMemory(b *testing.B) {
+	ctx := context.Background()
+	paths := []string{example(b, "pricing"), example(b, "greeter"), source(b, "testguest", testGuest)}
+	l, _ := newLoader(b, wasm.Config{PoolSize: 16})
+	for _, p := range paths { // fill the cache
+		load(b, l, p).Close()
+	}
+	b.Run("per-guest", func(b *testing.B) {
+		i := load(b, l, paths[0])
+		const n = 8
+		for b.Loop() {
+			heap0, rss0 := usage()
+			linear, free, err := i.Guests(ctx, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			heap1, rss1 := usage()
+			free()
+			b.ReportMetric(float64(linear)/n/(1<<20), "MiB-linear/guest")
+			b.ReportMetric(float64(heap1-heap0)/n/(1<<20), "MiB-heap/guest")
+			b.ReportMetric(float64(rss1-rss0)/n/(1<<20), "MiB-rss/guest")
+		}
+	})
+	b.Run("per-version", func(b *testing.B) {
+		for b.Loop() {
+			l2, _ := newLoader(b, wasm.Config{CacheDir: cacheDir})
+			heap0, rss0 := usage()
+			var list []*wasm.Instance
+			for _, p := range paths {
+				i, err := l2.Load(ctx, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				list = append(list, i)
+			}
+			heap1, rss1 := usage()
+			for _, i := range list {
+				i.Close()
+			}
+			n := float64(len(paths))
+			b.ReportMetric(float64(heap1-heap0)/n/(1<<20), "MiB-heap/version")
+			b.ReportMetric(float64(rss1-rss0)/n/(1<<20), "MiB-rss/version")
+		}
+	})
+}
+
+// usage returns the Go heap in use and the resident set size, in bytes.
+func usage() (heap, rss int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			pages, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = pages * int64(os.Getpagesize())
+		}
+	}
+	return int64(ms.HeapInuse), rss
+}

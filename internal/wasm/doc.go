@@ -1,0 +1,41 @@
+// Package wasm loads hotmod modules built as WebAssembly (GOOS=wasip1
+// GOARCH=wasm -buildmode=c-shared) and runs them in wazero, without cgo.
+//
+// A wasm module is sandboxed, unloadable and independent of the host's Go
+// version: guests built by Go 1.24, 1.25 and 1.26 run in the same host.
+// The author writes the same source as for any transport; the SDK's guest
+// side (sdk/wasm_guest.go) exports the functions of the ABI that
+// docs/wasm-abi.md specifies, and params, results and errors cross as CBOR.
+//
+// One Loader holds one wazero runtime. Load runs these steps, and any
+// refusal is an *sdk.Error with code incompatible that says why:
+//
+//  1. Read the artifact, check the wasm header, hash it (sha256).
+//  2. Compile it, or take its compiled code from the on-disk compilation
+//     cache (Config.CacheDir; keyed by the bytes and wazero's version).
+//     Compiling takes no lock that calls into loaded versions need, so the
+//     version being replaced keeps serving meanwhile.
+//  3. Check its shape: a c-shared build (_initialize), hotmod_abi, only
+//     WASI preview 1 imports.
+//  4. Start one guest in the sandbox (no files, no environment, no time
+//     of day; see sandbox in grants.go) and ask its ABI version; refuse an unknown major. Check the
+//     other exports, ask how it was built (Go and SDK versions) and read
+//     its manifest, which is checked as strictly as sdk.ParseManifest does.
+//  5. Decide the capabilities the manifest asks for (Needs) against
+//     Config.Grants; refuse what is not granted, saying how to grant it.
+//     A module that asks for nothing keeps the first guest; one that asks
+//     starts its serving guests with what was granted.
+//
+// Calls then take a guest from the version's pool (Config.PoolSize guests
+// at most, started on demand; a call waits for a free one within its
+// deadline), write the method name and CBOR params into the guest's
+// request buffer, call hotmod_call, and decode the reply. A call's context
+// interrupts a running guest (wazero's WithCloseOnContextDone): a timed-out
+// call returns code timeout and its guest is thrown away, as is a guest
+// that trapped, exited (Go's runtime exits on a fatal error, such as running
+// out of memory at Config.MemoryLimitPages) or panicked (code panic; the
+// guest's stack goes to the log). The host is never affected.
+//
+// What a guest writes on stdout and stderr goes to Config.Logger, one record
+// per line, with the module's name and version.
+package wasm

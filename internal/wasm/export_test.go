@@ -1,0 +1,57 @@
+package wasm
+
+import "context"
+
+// SetInterruptible turns WithCloseOnContextDone on or off for Loaders made
+// afterwards, and returns the function that restores it.
+func SetInterruptible(on bool) (restore func()) {
+	old := interruptible
+	interruptible = on
+	return func() { interruptible = old }
+}
+
+// CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
+// guest: the floor of a call's cost.
+func (i *Instance) CallEmpty(ctx context.Context) error {
+	g, err := i.acquire(ctx, "hotmod_abi")
+	if err != nil {
+		return err
+	}
+	_, _, err = g.abi(ctx)
+	i.release(g)
+	return err
+}
+
+// StartOne starts a guest as a call that grows the pool would, and returns
+// the size of its memory in bytes; the guest is thrown away.
+func (i *Instance) StartOne(ctx context.Context) (uint32, error) {
+	g, err := i.startGuest(ctx, i.modCfg)
+	if err != nil {
+		return 0, err
+	}
+	size := g.mem.Size()
+	g.discard()
+	i.down()
+	return size, nil
+}
+
+// Guests starts n guests and keeps them (for measuring memory); the
+// returned function throws them away.
+func (i *Instance) Guests(ctx context.Context, n int) (memBytes uint64, free func(), err error) {
+	var gs []*guest
+	free = func() {
+		for _, g := range gs {
+			g.discard()
+			i.down()
+		}
+	}
+	for k := 0; k < n; k++ {
+		g, err := i.startGuest(ctx, i.modCfg)
+		if err != nil {
+			return 0, free, err
+		}
+		gs = append(gs, g)
+		memBytes += uint64(g.mem.Size())
+	}
+	return memBytes, free, nil
+}
