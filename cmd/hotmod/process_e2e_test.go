@@ -13,9 +13,9 @@ import (
 )
 
 // TestServeWasmAndProcessModules serves modules of the sandboxed transports
-// with the real binary: greeter built with `hotmod build --transport
-// process`, pricing built with `--transport wasm`, and the Python example,
-// each called with `hotmod invoke`.
+// with the real binary: greeter built by Go 1.22 with `hotmod build
+// --transport process`, pricing built by Go 1.24 with `--transport wasm`, and
+// the Python example, each called with `hotmod invoke`.
 func TestServeWasmAndProcessModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and a process module)")
@@ -24,18 +24,20 @@ func TestServeWasmAndProcessModules(t *testing.T) {
 		t.Fatal("python3 is needed for the Python example module")
 	}
 	dir := t.TempDir()
-	r := mustRun(t, nil, "build", "--transport", "process", "-o", dir, plugintest.Example(t, "greeter"))
+	// Both built by older Go toolchains than the host's: that is what these
+	// transports are for.
+	r := mustRun(t, []string{"GOTOOLCHAIN=go1.22.12"}, "build", "--transport", "process", "-o", dir, plugintest.Example(t, "greeter"))
 	if got := strings.TrimSpace(r.stdout); got != filepath.Join(dir, "greeter.process") {
 		t.Fatalf("hotmod build --transport process printed %q", got)
 	}
-	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "greeter.process")); !strings.Contains(r.stdout, "greeter@1.0.0") {
+	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "greeter.process")); !strings.Contains(r.stdout, "greeter@1.0.0") || !strings.Contains(r.stdout, "go1.22.12") {
 		t.Errorf("hotmod inspect on a process module:\n%s", r.stdout)
 	}
-	r = mustRun(t, nil, "build", "--transport", "wasm", "-o", dir, plugintest.Example(t, "pricing"))
+	r = mustRun(t, []string{"GOTOOLCHAIN=go1.24.13"}, "build", "--transport", "wasm", "-o", dir, plugintest.Example(t, "pricing"))
 	if got := strings.TrimSpace(r.stdout); got != filepath.Join(dir, "pricing.wasm") {
 		t.Fatalf("hotmod build --transport wasm printed %q", got)
 	}
-	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "pricing.wasm")); !strings.Contains(r.stdout, "pricing@1.1.0") || !strings.Contains(r.stdout, "transport wasm") {
+	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "pricing.wasm")); !strings.Contains(r.stdout, "pricing@1.1.0") || !strings.Contains(r.stdout, "go1.24.13") {
 		t.Errorf("hotmod inspect on a wasm module:\n%s", r.stdout)
 	}
 	py := filepath.Join(plugintest.Repo(t), "examples", "python")
