@@ -195,7 +195,7 @@ func hostVersion() string { return runtime.Version() + " " + runtime.GOOS + "/" 
 
 // keySettings are the build settings inspect shows, in this order; the
 // other GO* settings follow. --json has them all.
-var keySettings = []string{"-buildmode", "-compiler", "CGO_ENABLED", "GOOS", "GOARCH",
+var keySettings = []string{"abi", "-buildmode", "-compiler", "CGO_ENABLED", "GOOS", "GOARCH",
 	"-race", "-msan", "-asan", "-trimpath", "-gcflags", "-asmflags", "-ldflags", "-tags", "-pgo"}
 
 func writeInspection(w io.Writer, in *inspection) {
