@@ -64,40 +64,14 @@ var nonGoSources = map[string]bool{
 // a temporary name in Out and renamed into place, so a directory watcher never
 // sees a half-written file.
 func Native(ctx context.Context, o Options) (path string, err error) {
-	if o.Dir == "" {
-		return "", errors.New("build: no package directory given")
-	}
-	dir, err := filepath.Abs(o.Dir)
-	if err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	files, err := sourceFiles(dir)
+	t, err := prepare(o)
 	if err != nil {
 		return "", err
 	}
-	out := o.Out
-	if out == "" {
-		out = "."
-	}
-	if out, err = filepath.Abs(out); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	name := o.Name
-	if name == "" {
-		name = filepath.Base(dir)
-	}
-	if name == "" || name == "." || name == string(filepath.Separator) || strings.ContainsRune(name, filepath.Separator) {
-		return "", fmt.Errorf("build: %q is not a usable artifact name", name)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	tmp, err := os.MkdirTemp(out, ".hotmod-build-")
+	files, err := sourceFiles(t.dir)
 	if err != nil {
-		return "", fmt.Errorf("build: %w", err)
+		return "", err
 	}
-	defer os.RemoveAll(tmp)
-
 	_, flags := HostToolchain()
 	args := append([]string{"build", "-buildmode=plugin"}, flags...)
 	if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "-pgo=") }) {
@@ -105,12 +79,64 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 		// sources must not change how the shared packages are compiled.
 		args = append(args, "-pgo=off")
 	}
-	args = append(args, "-o", filepath.Join(tmp, name+".so"))
-	args = append(args, files...)
+	return t.goBuild(ctx, o, ".so", buildEnv(os.Environ(), o.Env), args, files, nil)
+}
 
+// target is where one build's artifact goes.
+type target struct {
+	dir  string // the package's directory, absolute
+	out  string // the output directory, absolute, created
+	name string // the artifact's base name, without extension
+}
+
+// prepare checks o and creates the output directory.
+func prepare(o Options) (target, error) {
+	if o.Dir == "" {
+		return target{}, errors.New("build: no package directory given")
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return target{}, fmt.Errorf("build: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return target{}, fmt.Errorf("build: %s is not a package directory", o.Dir)
+	}
+	out := o.Out
+	if out == "" {
+		out = "."
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		return target{}, fmt.Errorf("build: %w", err)
+	}
+	name := o.Name
+	if name == "" {
+		name = filepath.Base(dir)
+	}
+	if name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		return target{}, fmt.Errorf("build: %q is not a usable artifact name", name)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return target{}, fmt.Errorf("build: %w", err)
+	}
+	return target{dir: dir, out: out, name: name}, nil
+}
+
+// goBuild runs `go <args> -o <tmp> <pkg>` in the package's directory with
+// env, into a temporary directory inside the output directory, and renames
+// the result to <out>/<name><ext>: a directory watcher never sees a
+// half-written file. explain, if not nil, may add advice to the go
+// command's output when it fails.
+func (t target) goBuild(ctx context.Context, o Options, ext string, env, args, pkg []string, explain func(string) string) (string, error) {
+	tmp, err := os.MkdirTemp(t.out, ".hotmod-build-")
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	file := t.name + ext
+	args = append(append(args, "-o", filepath.Join(tmp, file)), pkg...)
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = buildEnv(os.Environ(), o.Env)
+	cmd.Dir = t.dir
+	cmd.Env = env
 	var output bytes.Buffer
 	var w io.Writer = &output
 	if o.Stderr != nil {
@@ -121,11 +147,14 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s",
-			strings.Join(args, " "), dir, err, strings.TrimSpace(output.String()))
+		msg := strings.TrimSpace(output.String())
+		if explain != nil {
+			msg = explain(msg)
+		}
+		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), t.dir, err, msg)
 	}
-	path = filepath.Join(out, name+".so")
-	if err := os.Rename(filepath.Join(tmp, name+".so"), path); err != nil {
+	path := filepath.Join(t.out, file)
+	if err := os.Rename(filepath.Join(tmp, file), path); err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
 	return path, nil

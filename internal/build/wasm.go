@@ -1,14 +1,8 @@
 package build
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 )
 
@@ -25,67 +19,17 @@ import (
 // have to match the host, only be built by Go 1.24 or newer
 // (//go:wasmexport). o.Env can pick another, e.g. "GOTOOLCHAIN=go1.24.13".
 func Wasm(ctx context.Context, o Options) (string, error) {
-	if o.Dir == "" {
-		return "", errors.New("build: no package directory given")
-	}
-	dir, err := filepath.Abs(o.Dir)
+	t, err := prepare(o)
 	if err != nil {
-		return "", fmt.Errorf("build: %w", err)
+		return "", err
 	}
-	if fi, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	} else if !fi.IsDir() {
-		return "", fmt.Errorf("build: %s is not a directory", dir)
-	}
-	out := o.Out
-	if out == "" {
-		out = "."
-	}
-	if out, err = filepath.Abs(out); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	name := o.Name
-	if name == "" {
-		name = filepath.Base(dir)
-	}
-	if name == "" || name == "." || name == string(filepath.Separator) || strings.ContainsRune(name, filepath.Separator) {
-		return "", fmt.Errorf("build: %q is not a usable artifact name", name)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	tmp, err := os.MkdirTemp(out, ".hotmod-build-")
-	if err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-o", filepath.Join(tmp, name+".wasm"), "."}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = wasmEnv(os.Environ(), o.Env)
-	var output bytes.Buffer
-	var w io.Writer = &output
-	if o.Stderr != nil {
-		w = io.MultiWriter(&output, o.Stderr)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		msg := strings.TrimSpace(output.String())
+	args := []string{"build", "-buildmode=c-shared", "-trimpath"}
+	return t.goBuild(ctx, o, ".wasm", wasmEnv(os.Environ(), o.Env), args, []string{"."}, func(msg string) string {
 		if strings.Contains(msg, "-buildmode=c-shared not supported on wasip1/wasm") {
 			msg += "\nwasm modules need Go 1.24 or newer (//go:wasmexport): pick one with GOTOOLCHAIN, e.g. GOTOOLCHAIN=go1.24.13"
 		}
-		return "", fmt.Errorf("build: `GOOS=wasip1 GOARCH=wasm go %s` in %s failed: %w\n%s",
-			strings.Join(args, " "), dir, err, msg)
-	}
-	path := filepath.Join(out, name+".wasm")
-	if err := os.Rename(filepath.Join(tmp, name+".wasm"), path); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	return path, nil
+		return msg
+	})
 }
 
 // wasmEnv returns the go command's environment for a wasm build: the

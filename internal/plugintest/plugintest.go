@@ -18,6 +18,7 @@ package plugintest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -175,7 +176,14 @@ func newModule(t testing.TB, name string) string {
 // with the go command's output.
 func Build(t testing.TB, dir string, env ...string) string {
 	t.Helper()
-	path, err := build.Native(t.Context(), build.Options{
+	return buildWith(t, build.Native, dir, env)
+}
+
+// buildWith runs one of package build's builders on dir into a temporary
+// directory, failing the test with the go command's output.
+func buildWith(t testing.TB, builder func(context.Context, build.Options) (string, error), dir string, env []string) string {
+	t.Helper()
+	path, err := builder(t.Context(), build.Options{
 		Dir: dir,
 		Out: t.TempDir(),
 		// The temporary module lives outside any workspace, but a go.work
@@ -184,7 +192,6 @@ func Build(t testing.TB, dir string, env ...string) string {
 	})
 	if err != nil {
 		t.Fatalf("plugintest: %v", err)
-		return ""
 	}
 	return path
 }

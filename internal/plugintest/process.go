@@ -13,16 +13,5 @@ import (
 // build fails the test with the go command's output.
 func BuildProcess(t testing.TB, dir string, env ...string) string {
 	t.Helper()
-	path, err := build.Process(t.Context(), build.Options{
-		Dir: dir,
-		Out: t.TempDir(),
-		// The temporary module lives outside any workspace, but a go.work
-		// higher up (GOWORK in the environment) must not capture it.
-		Env: append([]string{"GOWORK=off"}, env...),
-	})
-	if err != nil {
-		t.Fatalf("plugintest: %v", err)
-		return ""
-	}
-	return path
+	return buildWith(t, build.Process, dir, env)
 }

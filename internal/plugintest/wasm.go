@@ -18,15 +18,5 @@ import (
 //	old := plugintest.BuildWasm(t, dir, "GOTOOLCHAIN=go1.24.13")
 func BuildWasm(t testing.TB, dir string, env ...string) string {
 	t.Helper()
-	path, err := build.Wasm(t.Context(), build.Options{
-		Dir: dir,
-		Out: t.TempDir(),
-		// As in Build: a go.work higher up must not capture the module.
-		Env: append([]string{"GOWORK=off"}, env...),
-	})
-	if err != nil {
-		t.Fatalf("plugintest: %v", err)
-		return ""
-	}
-	return path
+	return buildWith(t, build.Wasm, dir, env)
 }
