@@ -3,14 +3,11 @@ package integration
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,71 +140,10 @@ func TestNative(t *testing.T) {
 	})
 }
 
-// testSwapUnderLoad swaps greeter v1 → v2 → v1 in a watched directory while
-// eight goroutines call it: no call may fail, each is answered by v1 or v2.
+// testSwapUnderLoad swaps greeter v1 → v2 → v1 (a rollback to bytes loaded
+// before) → v2 in a watched directory under load, then deletes the file.
 func testSwapUnderLoad(t *testing.T, v1, v2 string) {
-	dir := t.TempDir()
-	place(t, v1, dir, "greeter.so")
-	reg := watch(t, dir)
-	if msg, err := hello(reg, "greeter"); err != nil || msg != "hello, Ada" {
-		t.Fatalf("v1: %q, %v", msg, err)
-	}
-
-	var calls, byV1, byV2 atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				msg, err := hello(reg, "greeter")
-				calls.Add(1)
-				switch {
-				case err == nil && msg == "hello, Ada":
-					byV1.Add(1)
-				case err == nil && msg == "hi, Ada":
-					byV2.Add(1)
-				default:
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("%q, %v", msg, err))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	swapTo := func(src, ref, want string) {
-		place(t, src, dir, "greeter.so")
-		waitFor(t, ref+" alone active", func() bool {
-			a := active(reg)
-			return len(a) == 1 && a[0] == ref
-		})
-		before := calls.Load()
-		waitFor(t, "calls after the swap", func() bool { return calls.Load() > before+100 })
-		if msg, err := hello(reg, "greeter"); err != nil || msg != want {
-			t.Errorf("after swap to %s: %q, %v", ref, msg, err)
-		}
-	}
-	swapTo(v2, "greeter@2.0.0", "hi, Ada")
-	swapTo(v1, "greeter@1.0.0", "hello, Ada") // rollback: the same bytes as before
-	swapTo(v2, "greeter@2.0.0", "hi, Ada")
-	close(stop)
-	wg.Wait()
-
-	if len(failures) > 0 {
-		t.Fatalf("%d of %d calls failed during swaps, first: %s", len(failures), calls.Load(), failures[0])
-	}
-	if byV1.Load() == 0 || byV2.Load() == 0 {
-		t.Fatalf("answers: v1 %d, v2 %d; want both", byV1.Load(), byV2.Load())
-	}
-	t.Logf("%d calls during 3 swaps: v1 answered %d, v2 %d, none failed", calls.Load(), byV1.Load(), byV2.Load())
+	reg, dir := swapUnderLoad(t, "greeter.so", v1, v2)
 
 	// Deleting the artifact unloads the module.
 	if err := os.Remove(filepath.Join(dir, "greeter.so")); err != nil {

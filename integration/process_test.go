@@ -3,13 +3,10 @@ package integration
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -102,54 +99,6 @@ var Module = sdk.New("dying", "1.0.0").
 
 func main() { sdk.Main(Module) }
 `
-
-// swapUnderLoad serves v1 under file in a watched directory and replaces it
-// with v2, then v1 again, while eight goroutines call greeter: no call may
-// fail, and each is answered by v1 or v2.
-func swapUnderLoad(t *testing.T, file, v1, v2 string) {
-	dir := t.TempDir()
-	place(t, v1, dir, file)
-	reg := watch(t, dir)
-	if msg, err := hello(reg, "greeter"); err != nil || msg != "hello, Ada" {
-		t.Fatalf("v1: %q, %v", msg, err)
-	}
-	var calls atomic.Int64
-	var failed atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				msg, err := hello(reg, "greeter")
-				calls.Add(1)
-				if err != nil || (msg != "hello, Ada" && msg != "hi, Ada") {
-					failed.Store(fmt.Sprintf("%q, %v", msg, err))
-					return
-				}
-			}
-		}()
-	}
-	for _, step := range []struct{ src, ref string }{{v2, "greeter@2.0.0"}, {v1, "greeter@1.0.0"}} {
-		place(t, step.src, dir, file)
-		waitFor(t, step.ref+" alone active", func() bool {
-			a := active(reg)
-			return len(a) == 1 && a[0] == step.ref
-		})
-	}
-	close(stop)
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatalf("a call failed during the swaps: %v", f)
-	}
-	t.Logf("%d calls during 2 swaps of %s, none failed", calls.Load(), file)
-}
 
 // childOf returns the pid of the one running process whose command line
 // mentions name (the process transport runs the private copy through
