@@ -4,7 +4,7 @@
 GO       ?= go
 BIN      := bin/hotmod
 PLUGINS  := plugins
-EXAMPLES := greeter pricing
+EXAMPLES := greeter pricing faulty
 
 # Packages whose tests load native plugins cannot run under -race (a plugin
 # must be built with the host's exact flags); everything else runs with it.

@@ -3,7 +3,9 @@ package hotmod_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -26,6 +28,22 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 			_, _ = r.Invoke(ctx, "nop", "nop", nil)
 		}
 	})
+	for _, g := range []struct {
+		name   string
+		guards hotmod.Guards
+	}{
+		{"guarded-no-deadline", hotmod.Guards{Timeout: -1}},
+		{"guarded-deadline", hotmod.Guards{Timeout: time.Second}},
+	} {
+		gr := newRegistry(b, hotmod.WithGuards(g.guards))
+		mustRegister(b, gr, nop)
+		b.Run(g.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = gr.Invoke(ctx, "nop", "nop", nil)
+			}
+		})
+	}
 	b.Run("registry-exact", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

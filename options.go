@@ -26,6 +26,8 @@ type config struct {
 	wasmPool        int
 	wasmMemoryPages uint32
 	wasmGrants      []string
+
+	guards *Guards
 }
 
 func defaultConfig() config {
@@ -111,4 +113,36 @@ func WithWasmPoolSize(n int) Option {
 // (default 4096 = 256 MiB). A guest that needs more fails its call.
 func WithWasmMemoryLimit(pages uint32) Option {
 	return optionFunc(func(c *config) { c.wasmMemoryPages = pages })
+}
+
+// Guards configures the per-call guards: a deadline, a concurrency limit per
+// module, a circuit breaker per version and a panic net. A zero field takes
+// its default.
+type Guards struct {
+	// Timeout is a call's deadline when nothing more specific is set
+	// (default 10s; negative: none). A native call cannot be pre-empted:
+	// at its deadline the caller gets timeout while the call runs on.
+	Timeout time.Duration
+	// ModuleTimeouts and MethodTimeouts (module → method → deadline)
+	// override Timeout.
+	ModuleTimeouts map[string]time.Duration
+	MethodTimeouts map[string]map[string]time.Duration
+	// AbandonLimit is how many timed-out native calls of one version may
+	// still be running before the version is quarantined (Failed) (default 5).
+	AbandonLimit int
+	// Concurrency is how many calls one module may run at once; more fail
+	// with overloaded at once (default 64; negative: no limit).
+	Concurrency int
+	// BreakerFailures consecutive failures open a version's circuit (default
+	// 3); calls then fail fast with circuit_open until, after
+	// BreakerCoolDown (default 5s), one probe call decides.
+	BreakerFailures int
+	BreakerCoolDown time.Duration
+}
+
+// WithGuards puts the guards in front of every call. Without this option
+// calls go straight to the module (what the library does by default, for
+// the lowest overhead); `hotmod serve` turns them on.
+func WithGuards(g Guards) Option {
+	return optionFunc(func(c *config) { c.guards = &g })
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/hotmod/hotmod/internal/contract"
+	"github.com/hotmod/hotmod/internal/guard"
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/internal/wasm"
@@ -44,6 +45,7 @@ type Registry struct {
 	wasmErr     error
 	wasmOnce    sync.Once
 
+	guards    []guard.Interceptor // made once: the bulkhead is shared by a module's versions
 	selectors selectorCache
 	events    eventHub
 	drainWG   sync.WaitGroup
@@ -56,6 +58,20 @@ func New(opts ...Option) *Registry {
 		o.apply(&r.cfg)
 	}
 	r.routes.Store(buildTable(nil))
+	if g := r.cfg.guards; g != nil {
+		r.guards = guard.Standard(guard.Config{
+			Logger: r.cfg.logger,
+			Deadline: guard.DeadlineConfig{
+				Default: g.Timeout, Modules: g.ModuleTimeouts, Methods: g.MethodTimeouts,
+				AbandonLimit: g.AbandonLimit,
+				OnPileUp: func(info guard.Info, lingering int64) {
+					r.quarantine(info.Stats, lingering)
+				},
+			},
+			Bulkhead: guard.BulkheadConfig{Limit: g.Concurrency},
+			Breaker:  guard.BreakerConfig{Consecutive: g.BreakerFailures, CoolDown: g.BreakerCoolDown},
+		})
+	}
 	return r
 }
 
@@ -74,7 +90,13 @@ func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[st
 		if !v.enter() {
 			continue // the version began draining after we read the table: route again
 		}
-		out, err := v.inst.Invoke(ctx, method, params)
+		var out map[string]any
+		var err error
+		if v.call != nil {
+			out, err = v.call(ctx, method, params)
+		} else {
+			out, err = v.inst.Invoke(ctx, method, params)
+		}
 		v.leave()
 		if err != nil {
 			return nil, sdk.AsError(err)
@@ -269,6 +291,11 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		return r.failArtifact(artifact, t, err, v)
 	}
 	r.transition(v, StateValidated, nil)
+	if r.guards != nil {
+		v.stats = new(guard.Stats)
+		v.call = guard.Chain(guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t),
+			Manifest: v.manifest, Stats: v.stats}, v.inst.Invoke, r.guards...)
+	}
 
 	// Activate: one snapshot swap routes to v and away from whatever v
 	// replaces (the version previously loaded from the same artifact).
@@ -299,6 +326,22 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		r.failActive(inst, f.Failed())
 	}
 	return info, nil
+}
+
+// quarantine fails the version whose guard counters are stats: its calls
+// keep timing out and running on.
+func (r *Registry) quarantine(stats *guard.Stats, lingering int64) {
+	r.mu.Lock()
+	var inst instance
+	for _, v := range r.all {
+		if v.stats == stats {
+			inst = v.inst
+		}
+	}
+	r.mu.Unlock()
+	if inst != nil {
+		r.failActive(inst, fmt.Errorf("quarantined: %d calls abandoned at their deadline are still running", lingering))
+	}
 }
 
 // failActive takes an Active version out of service because its transport

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/guard"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -75,7 +76,13 @@ type ModuleInfo struct {
 	Since     time.Time     `json:"since"`              // when it entered State
 	InFlight  int64         `json:"in_flight"`          // calls running now
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
+	Guard     *GuardStats   `json:"guard,omitempty"` // with WithGuards: breaker state and counters
 }
+
+// GuardStats is what the guards counted for one version: calls, failures,
+// timeouts, abandoned calls, calls refused by the bulkhead or an open
+// circuit, and the breaker's state.
+type GuardStats = guard.Snapshot
 
 // Ref is "name@version" (or the artifact's path when the name is unknown).
 func (m ModuleInfo) Ref() string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/hotmod/hotmod/internal/guard"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -31,6 +32,8 @@ type version struct {
 	artifact  string
 	inst      instance
 	manifest  sdk.Manifest
+	call      guard.Handler // inst.Invoke behind the guards; nil without guards
+	stats     *guard.Stats  // the guards' counters; nil without guards
 
 	// gate counts calls in flight; closingBit is set when draining starts.
 	gate      atomic.Int64
@@ -83,6 +86,14 @@ func (v *version) info() ModuleInfo {
 	return ModuleInfo{
 		Name: v.name, Version: m.Version, Transport: v.transport, State: v.state,
 		Reason: v.reason, Artifact: v.artifact, Sum: v.inst.Sum(), Since: v.since,
-		InFlight: v.inFlight(), Manifest: &m,
+		InFlight: v.inFlight(), Manifest: &m, Guard: v.guardStats(),
 	}
+}
+
+func (v *version) guardStats() *GuardStats {
+	if v.stats == nil {
+		return nil
+	}
+	s := v.stats.Snapshot()
+	return &s
 }

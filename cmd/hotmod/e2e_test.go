@@ -115,10 +115,10 @@ type daemon struct {
 // startDaemon starts `hotmod serve --dir dir --listen 127.0.0.1:0` and
 // returns once it logs the address it listens on. The test's cleanup kills a
 // daemon still running and, when the test failed, shows its log.
-func startDaemon(t *testing.T, dir string) *daemon {
+func startDaemon(t *testing.T, dir string, flags ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(hotmodBin, "serve", "--dir", dir, "--listen", "127.0.0.1:0",
-		"--log-format", "json", "--cache-dir", filepath.Join(t.TempDir(), "cache"))
+	cmd := exec.Command(hotmodBin, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0",
+		"--log-format", "json", "--cache-dir", filepath.Join(t.TempDir(), "cache")}, flags...)...)
 	cmd.Env = baseEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

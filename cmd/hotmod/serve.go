@@ -26,6 +26,8 @@ const defaultListen = "127.0.0.1:7700"
 type serveFlags struct {
 	dir, listen, cacheDir  string
 	wasmGrants             []string
+	timeout                time.Duration
+	concurrency, breaker   int
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
 }
@@ -57,6 +59,9 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where private copies of loaded artifacts are kept (default: hotmod under the user cache directory)")
 	fl.StringArrayVar(&f.wasmGrants, "wasm-grant", nil, "grant WebAssembly modules a capability they ask for: clock, env=NAME[,NAME], fs=DIR or fs-ro=DIR, optionally for one module (pricing:fs-ro=/srv); repeatable")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "a call's deadline; past it the caller gets timeout (a native call runs on, and a version with 5 such calls still running is quarantined)")
+	fl.IntVar(&f.concurrency, "concurrency", 64, "calls one module may run at once; more get overloaded")
+	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
@@ -109,7 +114,8 @@ func serve(f serveFlags, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
-	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout)}
+	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
+		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
 	if f.cacheDir != "" {
 		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
 	}
