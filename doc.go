@@ -32,5 +32,9 @@
 //
 // A failure before Active leaves the version Failed with a reason, keeps
 // whatever was serving before serving, and is reported by an event, a log
-// line and Modules.
+// line and Modules. An Active version can also become Failed: when its
+// transport gives up on it (a process module that keeps crashing) or the
+// guards quarantine it (native calls that keep running past their
+// deadline). It stops being routed at once and stays listed, with the
+// reason, until its artifact changes or goes away.
 package hotmod
