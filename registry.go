@@ -175,12 +175,7 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 		return r.failArtifact(abs, transport, err)
 	}
 	if cur := r.sameArtifact(abs, inst); cur != nil {
-		if transport != Native {
-			// A second instance of what already serves: let it go. (A
-			// native instance is a view of the one module the process
-			// holds for good; closing it would run that module's OnClose.)
-			_ = inst.Close()
-		}
+		r.release(inst, transport, nil) // a second instance of what already serves
 		return *cur, nil
 	}
 	return r.admit(ctx, inst, transport, abs)
@@ -272,12 +267,34 @@ func (r *Registry) sameArtifact(path string, inst instance) *ModuleInfo {
 	return nil
 }
 
+// release closes an instance that will not serve. A native instance is a
+// view of the one module its bytes hold in this process for good: when a
+// live version has the same bytes (a second copy of a file, or the same
+// file again), closing it would run that version's OnClose, so it is left
+// alone. self, if not nil, is the version inst was admitted as.
+func (r *Registry) release(inst instance, t Transport, self *version) {
+	if t == Native {
+		r.mu.Lock()
+		shared := false
+		for _, v := range r.all {
+			if v != self && v.transport == Native && v.inst.Sum() == inst.Sum() {
+				shared = true
+			}
+		}
+		r.mu.Unlock()
+		if shared {
+			return
+		}
+	}
+	_ = callHook(inst.Close)
+}
+
 // admit takes an opened instance through Loaded → Validated → Active.
 func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifact string) (ModuleInfo, error) {
 	man := inst.Manifest()
 	sv, err := semver.StrictNewVersion(man.Version)
 	if err != nil {
-		_ = inst.Close()
+		r.release(inst, t, nil)
 		return r.failArtifact(artifact, t, sdk.Errorf(sdk.CodeIncompatible,
 			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version))
 	}
@@ -285,7 +302,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	r.transition(v, StateLoaded, nil)
 
 	if err := r.validate(ctx, v); err != nil {
-		_ = inst.Close()
+		r.release(inst, t, v)
 		r.transition(v, StateFailed, err)
 		r.forget(v)
 		return r.failArtifact(artifact, t, err, v)

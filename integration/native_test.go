@@ -35,6 +35,26 @@ var Module = sdk.New("panicky", "1.0.0").
 func main() {}
 `
 
+const closer = `package main
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+var closes atomic.Int64
+
+var Module = sdk.New("closer", "1.0.0").
+	Handle("closes", func(context.Context, map[string]any) (map[string]any, error) {
+		return map[string]any{"closes": closes.Load()}, nil
+	}).
+	OnClose(func() error { closes.Add(1); return nil })
+
+func main() {}
+`
+
 const noSymbol = `package main
 
 func Hello() string { return "no Module here" }
@@ -125,6 +145,21 @@ func TestNative(t *testing.T) {
 
 	t.Run("SwapUnderLoad", func(t *testing.T) { testSwapUnderLoad(t, v1, v2) })
 	t.Run("Refusals", func(t *testing.T) { testRefusals(t, v1, v2) })
+	t.Run("RefusedCopyDoesNotCloseTheLiveModule", func(t *testing.T) {
+		// A second file with the same bytes is refused (same name and
+		// version); in this process it is the very module that serves, so
+		// refusing it must not run that module's OnClose.
+		dir := t.TempDir()
+		so := plugintest.Build(t, plugintest.Source(t, closer))
+		place(t, so, dir, "closer.so")
+		reg := watch(t, dir)
+		place(t, so, dir, "copy.so")
+		waitFor(t, "copy.so Failed", func() bool { _, ok := failure(reg, "copy.so"); return ok })
+		out, err := reg.Invoke(context.Background(), "closer", "closes", nil)
+		if err != nil || out["closes"] != int64(0) {
+			t.Fatalf("closes = %v, %v; the live module was closed by the refusal of its copy", out, err)
+		}
+	})
 	t.Run("Panic", func(t *testing.T) {
 		dir := t.TempDir()
 		place(t, plugintest.Build(t, plugintest.Source(t, panicky)), dir, "panicky.so")
