@@ -11,7 +11,7 @@ EXAMPLES := greeter pricing faulty
 NATIVE_PKGS := ./internal/native/... ./internal/build/... ./internal/plugintest/... ./integration/... ./cmd/hotmod/...
 RACE_PKGS   := . ./internal/server/... ./internal/contract/... ./internal/cbordiff/... ./internal/guard/... ./internal/process/... ./internal/valuejson/... ./internal/wasm/...
 
-.PHONY: serve build examples test lint bench clean
+.PHONY: serve build examples test lint bench compare clean
 
 serve: examples
 	./$(BIN) serve --dir $(PLUGINS)
@@ -39,6 +39,10 @@ test: lint
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/ ./internal/wasm/
+
+# hotmod beside its peers (Go plugin, hashicorp/go-plugin), one run: BENCHMARKS.md
+compare:
+	cd bench && $(GO) run ./cmd/compare
 
 clean:
 	rm -rf bin $(PLUGINS)
