@@ -387,13 +387,7 @@ func (r *Registry) failActive(inst instance, cause error) {
 	r.drainWG.Add(1)
 	go func() {
 		defer r.drainWG.Done()
-		v.close()
-		timer := time.NewTimer(r.cfg.drainTimeout)
-		defer timer.Stop()
-		select {
-		case <-v.drained:
-		case <-timer.C:
-		}
+		_ = r.waitDrained(context.Background(), v) // Failed already says why
 		_ = callHook(v.inst.Close)
 	}()
 }
@@ -496,18 +490,7 @@ func (r *Registry) Unload(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	r.loadMu.Lock()
-	r.mu.Lock()
-	var gone []*version
-	for _, v := range r.all {
-		if s.matches(v) && v.state == StateActive {
-			r.setState(v, StateDraining, nil)
-			gone = append(gone, v)
-		}
-	}
-	r.publish()
-	r.mu.Unlock()
-	r.loadMu.Unlock()
+	gone := r.retire(s.matches, nil)
 	if len(gone) == 0 {
 		return r.notRoutable(s)
 	}
@@ -517,20 +500,10 @@ func (r *Registry) Unload(ctx context.Context, ref string) error {
 // unloadArtifact drains and unloads what was loaded from path and forgets a
 // failure recorded for it: the file is gone.
 func (r *Registry) unloadArtifact(path string) {
-	r.loadMu.Lock()
-	r.mu.Lock()
-	delete(r.failed, path)
-	r.dropFailed(path)
-	var gone []*version
-	for _, v := range r.all {
-		if v.artifact == path && v.state == StateActive {
-			r.setState(v, StateDraining, nil)
-			gone = append(gone, v)
-		}
-	}
-	r.publish()
-	r.mu.Unlock()
-	r.loadMu.Unlock()
+	gone := r.retire(func(v *version) bool { return v.artifact == path }, func() {
+		delete(r.failed, path)
+		r.dropFailed(path)
+	})
 	for _, v := range gone {
 		r.drainInBackground(v)
 	}
@@ -555,23 +528,52 @@ func (r *Registry) drainAll(ctx context.Context, vs []*version) error {
 // drain waits for v's in-flight calls (bounded by the drain timeout and ctx),
 // closes it and forgets it.
 func (r *Registry) drain(ctx context.Context, v *version) error {
-	v.close()
-	timer := time.NewTimer(r.cfg.drainTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-v.drained:
-	case <-timer.C:
-		err = sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running after the drain timeout (%s); unloading anyway", v.ref(), v.inFlight(), r.cfg.drainTimeout)
-	case <-ctx.Done():
-		err = sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running when the caller gave up; unloading anyway", v.ref(), v.inFlight())
-	}
+	err := r.waitDrained(ctx, v)
 	if cerr := callHook(v.inst.Close); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("%s: Close: %w", v.ref(), cerr))
 	}
 	r.transition(v, StateUnloaded, err)
 	r.forget(v)
 	return err
+}
+
+// retire takes every Active version that match accepts out of routing,
+// under both locks, in one published table, and returns them Draining for
+// the caller to drain. also, if not nil, runs under the same locks.
+func (r *Registry) retire(match func(*version) bool, also func()) []*version {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if also != nil {
+		also()
+	}
+	var gone []*version
+	for _, v := range r.all {
+		if v.state == StateActive && match(v) {
+			r.setState(v, StateDraining, nil)
+			gone = append(gone, v)
+		}
+	}
+	r.publish()
+	return gone
+}
+
+// waitDrained stops v admitting calls and waits for those in flight,
+// bounded by the drain timeout and ctx; the error says how many were still
+// running when it gave up.
+func (r *Registry) waitDrained(ctx context.Context, v *version) error {
+	v.close()
+	timer := time.NewTimer(r.cfg.drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-v.drained:
+		return nil
+	case <-timer.C:
+		return sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running after the drain timeout (%s); unloading anyway", v.ref(), v.inFlight(), r.cfg.drainTimeout)
+	case <-ctx.Done():
+		return sdk.Errorf(sdk.CodeTimeout, "%s: %d calls still running when the caller gave up; unloading anyway", v.ref(), v.inFlight())
+	}
 }
 
 // Modules lists every version the registry holds, and every artifact that
@@ -607,19 +609,7 @@ func (r *Registry) Modules() []ModuleInfo {
 // Close unloads every module, waiting for in-flight calls (bounded by the
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
-	r.loadMu.Lock()
-	r.mu.Lock()
-	r.closed = true
-	var gone []*version
-	for _, v := range r.all {
-		if v.state == StateActive {
-			r.setState(v, StateDraining, nil)
-			gone = append(gone, v)
-		}
-	}
-	r.publish()
-	r.mu.Unlock()
-	r.loadMu.Unlock()
+	gone := r.retire(func(*version) bool { return true }, func() { r.closed = true })
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
 	r.loadMu.Lock() // a Load that got in before Close may still be creating the loader
