@@ -28,26 +28,8 @@ import (
 // a race-enabled host loads race-enabled plugins), but -coverpkg covering the
 // sdk would make the sdk differ from the plugins' copy.
 
-// logBuffer is a goroutine-safe log sink for a test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLoader(t *testing.T) (*Loader, *logBuffer) {
-	logs := &logBuffer{}
+func newLoader(t *testing.T) (*Loader, *plugintest.Log) {
+	logs := &plugintest.Log{}
 	return NewLoader(t.TempDir(), slog.New(slog.NewTextHandler(logs, nil))), logs
 }
 

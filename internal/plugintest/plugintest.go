@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hotmod/hotmod/internal/build"
@@ -194,4 +195,24 @@ func buildWith(t testing.TB, builder func(context.Context, build.Options) (strin
 		t.Fatalf("plugintest: %v", err)
 	}
 	return path
+}
+
+// Log is a goroutine-safe sink for what a loader under test logs: give it
+// to slog.NewTextHandler and read it back with String.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -1,7 +1,6 @@
 package wasm_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -277,29 +276,11 @@ func init() { panic("cannot start") }
 func main() { sdk.Main(Module) }
 `
 
-// logs collects what a Loader logs.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // newLoader returns a Loader with the shared cache, closed when the test
 // ends, and what it logs.
-func newLoader(t testing.TB, cfg wasm.Config) (*wasm.Loader, *logs) {
+func newLoader(t testing.TB, cfg wasm.Config) (*wasm.Loader, *plugintest.Log) {
 	t.Helper()
-	lg := &logs{}
+	lg := &plugintest.Log{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
