@@ -23,6 +23,8 @@ const (
 	CodeModule        Code = "module_error"   // the module returned an error of its own
 	CodeOverloaded    Code = "overloaded"     // the module already runs as many calls as the host allows; try again later
 	CodeCircuitOpen   Code = "circuit_open"   // the module failed repeatedly; calls fail fast until a probe call succeeds
+	CodeUndeclared    Code = "undeclared"     // a module called a module or capability it did not declare (see Requires)
+	CodeCallDepth     Code = "call_depth"     // a chain of module-to-module calls went deeper than the host allows
 )
 
 // Error is the one error type that crosses a module boundary: a code and a
@@ -61,6 +63,12 @@ var (
 	// calls failed; the message says when a probe call will be let through.
 	// The module was not called.
 	ErrCircuitOpen = &Error{Code: CodeCircuitOpen}
+	// ErrUndeclared: a module called, through the host, a module or
+	// capability it did not declare with Requires or RequiresCapability.
+	ErrUndeclared = &Error{Code: CodeUndeclared}
+	// ErrCallDepth: a chain of module-to-module calls (a → b → a …) went
+	// deeper than the host's limit; the message shows the chain.
+	ErrCallDepth = &Error{Code: CodeCallDepth}
 )
 
 // Errorf returns an *Error with the code and a formatted message.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -223,11 +224,13 @@ func (p *manifestParser) boolean(m map[string]any, path, key string) bool {
 
 func (p *manifestParser) manifest(tree any) Manifest {
 	var man Manifest
-	m := p.object(tree, "", "name", "version", "methods", "sdk", "fingerprint", "needs")
+	m := p.object(tree, "", "name", "version", "methods", "sdk", "fingerprint", "needs", "requires", "provides")
 	if m == nil {
 		return man
 	}
 	man.Needs = p.needs(m)
+	man.Requires = p.requires(m)
+	man.Provides = p.provides(m)
 	man.Name = p.str(m, "", "name", true)
 	man.Version = p.str(m, "", "version", true)
 	man.SDK = p.str(m, "", "sdk", true)
@@ -306,14 +309,104 @@ func (p *manifestParser) needs(m map[string]any) []string {
 	return out
 }
 
+// list returns m[key] as an array of objects with the given keys; a
+// missing key is none.
+func (p *manifestParser) list(m map[string]any, key string, keys ...string) []map[string]any {
+	v, ok := m[key]
+	if !ok {
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		p.fail(key, "want an array of objects, got %s", jsonKind(v))
+		return nil
+	}
+	out := make([]map[string]any, 0, len(arr))
+	for i, x := range arr {
+		o := p.object(x, key+"["+strconv.Itoa(i)+"]", keys...)
+		if o == nil {
+			return nil
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// requires reads the optional "requires": each entry names a module or a
+// capability, not both, with a range; no target twice.
+func (p *manifestParser) requires(m map[string]any) []Requirement {
+	var out []Requirement
+	for i, o := range p.list(m, "requires", "module", "capability", "range") {
+		path := "requires[" + strconv.Itoa(i) + "]"
+		r := Requirement{
+			Module:     p.str(o, path, "module", false),
+			Capability: p.str(o, path, "capability", false),
+			Range:      p.str(o, path, "range", true),
+		}
+		switch {
+		case p.err != nil:
+		case (r.Module == "") == (r.Capability == ""):
+			p.fail(path, `give exactly one of "module" and "capability"`)
+		case !nameRE.MatchString(r.Target()):
+			p.fail(path, "%q is not a module or capability name such as \"geo\"", r.Target())
+		case !rangeRE.MatchString(r.Range):
+			p.fail(path, "%q is not a version range such as \"^1.2\"", r.Range)
+		}
+		for _, o := range out {
+			if p.err == nil && o.Target() == r.Target() {
+				p.fail(path, "%q is required twice", r.Target())
+			}
+		}
+		if p.err != nil {
+			return nil
+		}
+		out = append(out, r)
+	}
+	sortRequirements(out)
+	return out
+}
+
+// provides reads the optional "provides": capabilities at versions, each
+// once.
+func (p *manifestParser) provides(m map[string]any) []Provided {
+	var out []Provided
+	for i, o := range p.list(m, "provides", "capability", "version") {
+		path := "provides[" + strconv.Itoa(i) + "]"
+		c := Provided{Capability: p.str(o, path, "capability", true), Version: p.str(o, path, "version", true)}
+		switch {
+		case p.err != nil:
+		case !nameRE.MatchString(c.Capability):
+			p.fail(path, "%q is not a capability name such as \"geocoding\"", c.Capability)
+		case !versionRE.MatchString(c.Version):
+			p.fail(path, "%q is not a semantic version such as \"1.3.0\"", c.Version)
+		}
+		for _, o := range out {
+			if p.err == nil && o.Capability == c.Capability {
+				p.fail(path, "capability %q is provided twice", c.Capability)
+			}
+		}
+		if p.err != nil {
+			return nil
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Capability < out[j].Capability })
+	return out
+}
+
 func (p *manifestParser) method(v any, path string) MethodInfo {
 	var mi MethodInfo
-	m := p.object(v, path, "name", "doc", "params", "result", "fingerprint")
+	m := p.object(v, path, "name", "doc", "params", "result", "fingerprint", "timeout")
 	if m == nil {
 		return mi
 	}
 	mi.Name = p.str(m, path, "name", true)
 	mi.Doc = p.str(m, path, "doc", false)
+	if mi.Timeout = p.str(m, path, "timeout", false); mi.Timeout != "" && p.err == nil {
+		if d, err := time.ParseDuration(mi.Timeout); err != nil || d <= 0 {
+			p.fail(join(path, "timeout"), "%q is not a positive duration such as \"250ms\"", mi.Timeout)
+		}
+	}
 	fingerprint := p.str(m, path, "fingerprint", false)
 	if p.err != nil {
 		return mi

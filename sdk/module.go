@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
 )
@@ -45,8 +47,12 @@ type Module struct {
 	initFn   func(ctx context.Context, config map[string]any) error
 	checkFn  func(ctx context.Context) error
 	closeFn  func() error
-	needs    []string // sorted, no duplicates
+	needs    []string      // sorted, no duplicates
+	requires []Requirement // sorted by target
+	provides []Provided    // sorted by capability
 	problems []string
+
+	host atomic.Pointer[Host] // the handle Init's context carried, if any
 }
 
 // method is one method of a module.
@@ -73,6 +79,13 @@ type Manifest struct {
 	// Needs lists the capabilities the module asks its host for (see
 	// Module.Needs), sorted; empty when it asks for none.
 	Needs []string `json:"needs,omitempty"`
+	// Requires lists the modules and capabilities the module needs (see
+	// Module.Requires), sorted by target; Provides the capabilities it
+	// provides (see Module.Provides), sorted by name. Neither is part of
+	// the fingerprint: they say how modules fit together, not what a
+	// method accepts and returns.
+	Requires []Requirement `json:"requires,omitempty"`
+	Provides []Provided    `json:"provides,omitempty"`
 }
 
 // MethodInfo describes one method in a manifest.
@@ -91,6 +104,11 @@ type MethodInfo struct {
 	// items; fields in id order, each with name, id, required when true,
 	// default when set, aliases when any, and its schema's keys).
 	Fingerprint string `json:"fingerprint"`
+	// Timeout is the deadline the module suggests for a call of the
+	// method, as a Go duration ("250ms"); empty for none. A host's own
+	// configuration for the method or module comes first. Not part of the
+	// fingerprint.
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // Version is the version of this SDK, recorded in every manifest.
@@ -101,6 +119,16 @@ type MethodOption func(*MethodInfo)
 
 // Doc sets the method's one-line description.
 func Doc(text string) MethodOption { return func(m *MethodInfo) { m.Doc = text } }
+
+// Timeout suggests a deadline for calls of the method (see
+// MethodInfo.Timeout); d must be positive.
+func Timeout(d time.Duration) MethodOption {
+	return func(m *MethodInfo) {
+		if d > 0 {
+			m.Timeout = d.String()
+		}
+	}
+}
 
 var (
 	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$`)
@@ -254,6 +282,12 @@ func (m *Module) Manifest() Manifest {
 	if len(m.needs) > 0 {
 		man.Needs = append([]string(nil), m.needs...)
 	}
+	if len(m.requires) > 0 {
+		man.Requires = append([]Requirement(nil), m.requires...)
+	}
+	if len(m.provides) > 0 {
+		man.Provides = append([]Provided(nil), m.provides...)
+	}
 	return man
 }
 
@@ -277,7 +311,7 @@ func (m *Module) Invoke(ctx context.Context, method string, params map[string]an
 	if h == nil {
 		return nil, m.unknownMethod(method)
 	}
-	return h.handler(ctx, params)
+	return h.handler(m.callContext(ctx), params)
 }
 
 // InvokeCBOR calls a method with CBOR params (a map; empty params are an
@@ -291,6 +325,7 @@ func (m *Module) InvokeCBOR(ctx context.Context, method string, params []byte) (
 	if h == nil {
 		return nil, m.unknownMethod(method)
 	}
+	ctx = m.callContext(ctx)
 	if h.raw != nil {
 		return h.raw(ctx, params)
 	}
@@ -321,8 +356,10 @@ func (m *Module) unknownMethod(method string) error {
 	return Errorf(CodeUnknownMethod, "module %s has no method %q (it has: %s)", m.name, method, strings.Join(names, ", "))
 }
 
-// Init runs the OnInit hook, if any.
+// Init runs the OnInit hook, if any. A host passes its handle for the
+// module in ctx (see WithHost); the module keeps it for Call.
 func (m *Module) Init(ctx context.Context, config map[string]any) error {
+	m.bindHost(ctx)
 	if m.initFn == nil {
 		return nil
 	}
@@ -334,7 +371,7 @@ func (m *Module) Check(ctx context.Context) error {
 	if m.checkFn == nil {
 		return nil
 	}
-	return m.checkFn(ctx)
+	return m.checkFn(m.callContext(ctx))
 }
 
 // Close runs the OnClose hook, if any.
