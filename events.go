@@ -32,6 +32,8 @@ func (r *Registry) emit(e Event) {
 			level = slog.LevelError
 		}
 		attrs = append(attrs, slog.String("reason", e.Err.Error()))
+	} else if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
 	}
 	r.cfg.logger.LogAttrs(context.Background(), level, "module "+e.To.String(), attrs...)
 	r.events.publish(e)

@@ -27,7 +27,8 @@ type config struct {
 	wasmMemoryPages uint32
 	wasmGrants      []string
 
-	guards *Guards
+	guards    *Guards
+	callDepth int
 }
 
 func defaultConfig() config {
@@ -41,7 +42,19 @@ func defaultConfig() config {
 		settle:       10 * time.Millisecond,
 		cacheDir:     filepath.Join(dir, "hotmod"),
 		moduleConfig: map[string]map[string]any{},
+		callDepth:    DefaultCallDepth,
 	}
+}
+
+// WithCallDepth sets how many hops a chain of module-to-module calls may
+// make (a → b → c is two) before the next call fails with ErrCallDepth.
+// The default is DefaultCallDepth (8).
+func WithCallDepth(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.callDepth = n
+		}
+	})
 }
 
 // WithLogger sets the structured logger for lifecycle events and module
@@ -124,7 +137,9 @@ type Guards struct {
 	// at its deadline the caller gets timeout while the call runs on.
 	Timeout time.Duration
 	// ModuleTimeouts and MethodTimeouts (module → method → deadline)
-	// override Timeout.
+	// override Timeout. Where neither is set for a method, the deadline its
+	// manifest suggests (sdk.Timeout), if any, comes before Timeout, capped
+	// at a minute.
 	ModuleTimeouts map[string]time.Duration
 	MethodTimeouts map[string]map[string]time.Duration
 	// AbandonLimit is how many timed-out native calls of one version may

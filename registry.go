@@ -63,7 +63,7 @@ func New(opts ...Option) *Registry {
 			Logger: r.cfg.logger,
 			Deadline: guard.DeadlineConfig{
 				Default: g.Timeout, Modules: g.ModuleTimeouts, Methods: g.MethodTimeouts,
-				AbandonLimit: g.AbandonLimit,
+				Suggested: suggestedTimeout, AbandonLimit: g.AbandonLimit,
 				OnPileUp: func(info guard.Info, lingering int64) {
 					r.quarantine(info.Stats, lingering)
 				},
@@ -87,21 +87,9 @@ func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[st
 				return nil, err
 			}
 		}
-		if !v.enter() {
-			continue // the version began draining after we read the table: route again
+		if out, err := v.invoke(ctx, method, params); err != errReroute {
+			return out, err
 		}
-		var out map[string]any
-		var err error
-		if v.call != nil {
-			out, err = v.call(ctx, method, params)
-		} else {
-			out, err = v.inst.Invoke(ctx, method, params)
-		}
-		v.leave()
-		if err != nil {
-			return nil, sdk.AsError(err)
-		}
-		return out, nil
 	}
 }
 
@@ -258,7 +246,7 @@ func (r *Registry) sameArtifact(path string, inst instance) *ModuleInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range r.all {
-		if v.artifact == path && v.inst.Sum() == inst.Sum() && v.state == StateActive {
+		if v.artifact == path && v.inst.Sum() == inst.Sum() && v.live() {
 			delete(r.failed, path)
 			info := v.info()
 			return &info
@@ -302,10 +290,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	r.transition(v, StateLoaded, nil)
 
 	if err := r.validate(ctx, v); err != nil {
-		r.release(inst, t, v)
-		r.transition(v, StateFailed, err)
-		r.forget(v)
-		return r.failArtifact(artifact, t, err, v)
+		return r.refuse(v, err)
 	}
 	r.transition(v, StateValidated, nil)
 	if r.guards != nil {
@@ -314,18 +299,38 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 			Manifest: v.manifest, Stats: v.stats}, v.inst.Invoke, r.guards...)
 	}
 
-	// Activate: one snapshot swap routes to v and away from whatever v
-	// replaces (the version previously loaded from the same artifact).
+	// Activate, or wait for requirements: one snapshot swap routes to v and
+	// away from whatever v replaces (the version previously loaded from the
+	// same artifact), and to every waiting version v's arrival completes.
 	r.mu.Lock()
-	var old *version
-	for _, o := range r.all {
-		if artifact != "" && o.artifact == artifact && o != v && o.state == StateActive {
-			old = o
+	if cyc := r.cycle(v); cyc != "" {
+		r.mu.Unlock()
+		return r.refuse(v, sdk.Errorf(sdk.CodeIncompatible,
+			"%s would close a cycle of requirements: %s; modules that require each other cannot be activated in any order — break the cycle (move what both need into a third module)", v.ref(), cyc))
+	}
+	var drain, failed []*version
+	for _, o := range r.all { // a version still waiting from the same artifact is stale now
+		if artifact != "" && o.artifact == artifact && o != v && o.state == StateValidated {
+			r.setState(o, StateDraining, nil)
+			drain = append(drain, o)
 		}
 	}
-	r.setState(v, StateActive, nil)
-	if old != nil {
-		r.setState(old, StateDraining, nil)
+	if u := unmet(v, r.active(v, nil)); len(u) > 0 {
+		r.wait(v, waitingFor(u))
+	} else {
+		old, err := r.activate(v)
+		if err != nil {
+			r.publish()
+			r.mu.Unlock()
+			r.drainEach(drain)
+			return r.refuse(v, err)
+		}
+		if old != nil {
+			drain = append(drain, old)
+		}
+		var replaced []*version
+		replaced, failed = r.promote()
+		drain = append(drain, replaced...)
 	}
 	delete(r.failed, artifact)
 	if artifact != "" {
@@ -334,8 +339,11 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	r.publish()
 	info := v.info()
 	r.mu.Unlock()
-	if old != nil {
-		r.drainInBackground(old)
+	r.drainEach(drain)
+	for _, f := range failed {
+		r.release(f.inst, f.transport, f)
+		r.forget(f)
+		_, _ = r.failArtifact(f.artifact, f.transport, errors.New(f.reason), f)
 	}
 	// A transport that supervises its instance may have given up on it
 	// while it was being admitted, before failActive could find it.
@@ -343,6 +351,21 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		r.failActive(inst, f.Failed())
 	}
 	return info, nil
+}
+
+// refuse fails v, Validated but not routed: it is closed and forgotten,
+// and the failure recorded against its artifact.
+func (r *Registry) refuse(v *version, err error) (ModuleInfo, error) {
+	r.release(v.inst, v.transport, v)
+	r.transition(v, StateFailed, err)
+	r.forget(v)
+	return r.failArtifact(v.artifact, v.transport, err, v)
+}
+
+func (r *Registry) drainEach(vs []*version) {
+	for _, v := range vs {
+		r.drainInBackground(v)
+	}
 }
 
 // quarantine fails the version whose guard counters are stats: its calls
@@ -438,6 +461,15 @@ func (r *Registry) validate(ctx context.Context, v *version) error {
 			return err
 		}
 	}
+	if err := parseDeps(v); err != nil {
+		return err
+	}
+	if len(v.deps) > 0 {
+		// The module's handle for calling what it requires. Only modules
+		// that require something get one: passing it on costs each call a
+		// context value.
+		ctx = sdk.WithHost(ctx, &peer{r: r, v: v})
+	}
 	if err := callHook(func() error { return v.inst.Init(ctx, r.cfg.moduleConfig[v.name]) }); err != nil {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: Init failed: %v", v.ref(), err)
 	}
@@ -484,13 +516,22 @@ func checkContracts(lower, v, higher *version) error {
 }
 
 // Unload drains and unloads every live version that ref names ("name" names
-// them all). It returns once they are unloaded or ctx ends.
-func (r *Registry) Unload(ctx context.Context, ref string) error {
+// them all), active or waiting for requirements. It returns once they are
+// unloaded or ctx ends. A version that an active module requires is not
+// unloaded (ErrInUse) unless the Force option is given.
+func (r *Registry) Unload(ctx context.Context, ref string, opts ...UnloadOption) error {
 	s, err := parseRef(ref)
 	if err != nil {
 		return err
 	}
-	gone := r.retire(s.matches, nil)
+	var c unloadConfig
+	for _, o := range opts {
+		o.unload(&c)
+	}
+	gone, err := r.retire(s.matches, nil, c.force)
+	if err != nil {
+		return err
+	}
 	if len(gone) == 0 {
 		return r.notRoutable(s)
 	}
@@ -498,12 +539,13 @@ func (r *Registry) Unload(ctx context.Context, ref string) error {
 }
 
 // unloadArtifact drains and unloads what was loaded from path and forgets a
-// failure recorded for it: the file is gone.
+// failure recorded for it: the file is gone. Modules that required what it
+// held go back to waiting.
 func (r *Registry) unloadArtifact(path string) {
-	gone := r.retire(func(v *version) bool { return v.artifact == path }, func() {
+	gone, _ := r.retire(func(v *version) bool { return v.artifact == path }, func() {
 		delete(r.failed, path)
 		r.dropFailed(path)
-	})
+	}, true)
 	for _, v := range gone {
 		r.drainInBackground(v)
 	}
@@ -537,26 +579,41 @@ func (r *Registry) drain(ctx context.Context, v *version) error {
 	return err
 }
 
-// retire takes every Active version that match accepts out of routing,
-// under both locks, in one published table, and returns them Draining for
-// the caller to drain. also, if not nil, runs under the same locks.
-func (r *Registry) retire(match func(*version) bool, also func()) []*version {
+// retire takes every live version (active, or waiting for requirements)
+// that match accepts out of routing, under both locks, in one published
+// table, and returns them Draining for the caller to drain. Active modules
+// that require one of them make it refuse (ErrInUse), unless force: then
+// they go back to waiting. also, if not nil, runs under the same locks.
+func (r *Registry) retire(match func(*version) bool, also func(), force bool) ([]*version, error) {
 	r.loadMu.Lock()
 	defer r.loadMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	gone := map[*version]bool{}
+	for _, v := range r.all {
+		if v.live() && match(v) {
+			gone[v] = true
+		}
+	}
+	needy, lost := r.dependents(gone)
+	if len(needy) > 0 && !force {
+		return nil, inUse(gone, needy, lost)
+	}
 	if also != nil {
 		also()
 	}
-	var gone []*version
+	var out []*version
 	for _, v := range r.all {
-		if v.state == StateActive && match(v) {
+		if gone[v] {
 			r.setState(v, StateDraining, nil)
-			gone = append(gone, v)
+			out = append(out, v)
 		}
 	}
+	for i, v := range needy {
+		r.wait(v, waitingFor([]dep{lost[i]}))
+	}
 	r.publish()
-	return gone
+	return out, nil
 }
 
 // waitDrained stops v admitting calls and waits for those in flight,
@@ -609,7 +666,7 @@ func (r *Registry) Modules() []ModuleInfo {
 // Close unloads every module, waiting for in-flight calls (bounded by the
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
-	gone := r.retire(func(*version) bool { return true }, func() { r.closed = true })
+	gone, _ := r.retire(func(*version) bool { return true }, func() { r.closed = true }, true)
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
 	r.loadMu.Lock() // a Load that got in before Close may still be creating the loader
@@ -631,17 +688,20 @@ func (r *Registry) transition(v *version, to State, err error) {
 
 // setState changes v's state and emits the event; r.mu must be held. A
 // version seen for the first time joins r.all.
-func (r *Registry) setState(v *version, to State, err error) {
+func (r *Registry) setState(v *version, to State, err error) { r.change(v, to, err, "") }
+
+// change is setState with the reason a version waits (to is Validated).
+func (r *Registry) change(v *version, to State, err error, waiting string) {
 	from := v.state
 	if from == StateNone {
 		r.all = append(r.all, v)
 	}
-	v.state, v.since, v.reason = to, time.Now(), ""
+	v.state, v.since, v.reason = to, time.Now(), waiting
 	if err != nil && to == StateFailed {
 		v.reason = err.Error()
 	}
 	r.emit(Event{Time: v.since, Module: v.name, Version: v.manifest.Version, Transport: v.transport,
-		Artifact: v.artifact, From: from, To: to, Err: err})
+		Artifact: v.artifact, From: from, To: to, Err: err, Reason: waiting})
 }
 
 // forget drops v from the registry once it is Unloaded or Failed.

@@ -14,8 +14,9 @@ import (
 // versions, newest first. Invoke reads it without locks.
 type table struct {
 	modules map[string][]*version
-	newest  map[string]*version // modules[name][0], for the plain-name fast path
-	few     []*version          // the same, when there are few modules (see lookup)
+	newest  map[string]*version   // modules[name][0], for the plain-name fast path
+	few     []*version            // the same, when there are few modules (see lookup)
+	caps    map[string][]*version // providers of each capability (see byCapability)
 }
 
 // fewModules is how many modules the table scans instead of hashing: for a
@@ -46,6 +47,7 @@ func buildTable(all []*version) *table {
 		sort.Slice(vs, func(i, j int) bool { return vs[i].semver.GreaterThan(vs[j].semver) })
 		t.newest[name] = vs[0]
 	}
+	t.caps = byCapability(t.modules)
 	if len(t.newest) <= fewModules {
 		t.few = make([]*version, 0, len(t.newest))
 		for _, v := range t.newest {

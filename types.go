@@ -70,7 +70,7 @@ type ModuleInfo struct {
 	Version   string        `json:"version"`
 	Transport Transport     `json:"transport"`
 	State     State         `json:"state"`
-	Reason    string        `json:"reason,omitempty"`   // why it Failed
+	Reason    string        `json:"reason,omitempty"`   // why it Failed, or what it waits for
 	Artifact  string        `json:"artifact,omitempty"` // the file it came from
 	Sum       string        `json:"sha256,omitempty"`   // of the artifact's bytes
 	Since     time.Time     `json:"since"`              // when it entered State
@@ -100,7 +100,8 @@ type Event struct {
 	Transport Transport
 	Artifact  string
 	From, To  State
-	Err       error // why, when To is Failed (or a drain that timed out)
+	Err       error  // why, when To is Failed (or a drain that timed out)
+	Reason    string // what it waits for, when To is Validated and it waits for requirements
 }
 
 func (e Event) String() string {
@@ -111,6 +112,8 @@ func (e Event) String() string {
 	s := fmt.Sprintf("%s %s → %s", ref, e.From, e.To)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
+	} else if e.Reason != "" {
+		s += ": " + e.Reason
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package hotmod
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,8 @@ type version struct {
 	manifest  sdk.Manifest
 	call      guard.Handler // inst.Invoke behind the guards; nil without guards
 	stats     *guard.Stats  // the guards' counters; nil without guards
+	deps      []dep         // what it requires (see deps.go)
+	caps      []capability  // what it provides
 
 	// gate counts calls in flight; closingBit is set when draining starts.
 	gate      atomic.Int64
@@ -43,7 +46,7 @@ type version struct {
 	// Guarded by Registry.mu.
 	state  State
 	since  time.Time
-	reason string
+	reason string // why it Failed, or what it waits for (Validated)
 }
 
 func newVersion(inst instance, sv *semver.Version, transport Transport, artifact string) *version {
@@ -75,6 +78,28 @@ func (v *version) close() {
 	if v.gate.Or(closingBit) == 0 {
 		v.drainOnce.Do(func() { close(v.drained) })
 	}
+}
+
+// errReroute says a version began draining after the caller read the
+// routing table: the call did not get in, and the caller routes again.
+var errReroute = errors.New("reroute")
+
+// invoke runs one call on v, through the guards if there are any, or
+// returns errReroute.
+func (v *version) invoke(ctx context.Context, method string, params map[string]any) (out map[string]any, err error) {
+	if !v.enter() {
+		return nil, errReroute
+	}
+	if v.call != nil {
+		out, err = v.call(ctx, method, params)
+	} else {
+		out, err = v.inst.Invoke(ctx, method, params)
+	}
+	v.leave()
+	if err != nil {
+		return nil, sdk.AsError(err)
+	}
+	return out, nil
 }
 
 func (v *version) inFlight() int64 { return v.gate.Load() &^ closingBit }

@@ -25,6 +25,7 @@ const (
 	CodeCircuitOpen   Code = "circuit_open"   // the module failed repeatedly; calls fail fast until a probe call succeeds
 	CodeUndeclared    Code = "undeclared"     // a module called a module or capability it did not declare (see Requires)
 	CodeCallDepth     Code = "call_depth"     // a chain of module-to-module calls went deeper than the host allows
+	CodeInUse         Code = "in_use"         // the version cannot be unloaded: an active module requires it
 )
 
 // Error is the one error type that crosses a module boundary: a code and a
@@ -69,6 +70,9 @@ var (
 	// ErrCallDepth: a chain of module-to-module calls (a → b → a …) went
 	// deeper than the host's limit; the message shows the chain.
 	ErrCallDepth = &Error{Code: CodeCallDepth}
+	// ErrInUse: the host refused to unload a version that an active module
+	// requires; the message names it.
+	ErrInUse = &Error{Code: CodeInUse}
 )
 
 // Errorf returns an *Error with the code and a formatted message.

@@ -29,11 +29,9 @@ type DeadlineConfig struct {
 	// Methods sets the deadline of one method: Methods[module][method].
 	Methods map[string]map[string]time.Duration
 	// Suggested returns the deadline a module suggests for one of its
-	// methods, or 0 for none. The manifest has no field for a suggestion
-	// yet, so for now the host supplies them here (from a file kept with
-	// the module, say); once the manifest carries one, the registry will
-	// read it here. A suggestion counts only where the host set nothing
-	// for the method or its module, and never beyond MaxSuggested.
+	// methods, or 0 for none (the registry reads sdk.MethodInfo.Timeout).
+	// A suggestion counts only where the host set nothing for the method
+	// or its module, and never beyond MaxSuggested.
 	Suggested func(m sdk.Manifest, method string) time.Duration
 	// MaxSuggested caps suggestions. 0 means DefaultMaxSuggested (1m).
 	MaxSuggested time.Duration
