@@ -6,13 +6,16 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func richModule() *Module {
 	return New("acme.shop", "2.3.4-rc.1+build.5").
 		Method(Func("order", func(context.Context, order) (order, error) { return order{}, nil }, Doc("takes an order"))).
-		Method(Func("add", add)).
-		Handle("free", addDynamic, Doc("anything goes"))
+		Method(Func("add", add, Timeout(250*time.Millisecond))).
+		Handle("free", addDynamic, Doc("anything goes")).
+		Requires("acme.stock", "^2.1").RequiresCapability("payments", ">=1.0.0 <3").
+		Provides("ordering", "1.4.0")
 }
 
 func TestParseManifestRoundTrip(t *testing.T) {
@@ -115,6 +118,19 @@ func TestParseManifest(t *testing.T) {
 			`manifest: methods[0].fingerprint: 00 does not match the method's schemas`},
 		{"manifest fingerprint edited", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "fingerprint": "00"`),
 			`manifest: fingerprint: 00 does not match the manifest's methods`},
+		{"requires both", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "requires": [{"module": "geo", "capability": "geo", "range": "^1"}]`),
+			`manifest: requires[0]: give exactly one of "module" and "capability"`},
+		{"requires no range", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "requires": [{"module": "geo"}]`), `manifest: requires[0]: "range" is missing`},
+		{"requires bad range", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "requires": [{"module": "geo", "range": "#1"}]`),
+			`manifest: requires[0]: "#1" is not a version range`},
+		{"requires twice", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "requires": [{"module": "geo", "range": "^1"}, {"capability": "geo", "range": "^2"}]`),
+			`manifest: requires[1]: "geo" is required twice`},
+		{"provides bad version", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "provides": [{"capability": "geo", "version": "1"}]`),
+			`manifest: provides[0]: "1" is not a semantic version`},
+		{"provides not a list", edit(`"sdk": "0.1.0"`, `"sdk": "0.1.0", "provides": {"capability": "geo"}`),
+			`manifest: provides: want an array of objects, got an object`},
+		{"bad timeout", edit(`"doc": "prices an order"`, `"doc": "prices an order", "timeout": "-1s"`),
+			`manifest: methods[0].timeout: "-1s" is not a positive duration`},
 		{"too deep", strings.Repeat(`{"type": "array", "items": `, 70), "manifest: "},
 	}
 	for _, tc := range cases {
