@@ -6,6 +6,9 @@
 //	POST /v1/invoke/{module}/{method}   body: a JSON object of params (empty = {})
 //	GET  /v1/modules                    {"modules": [ModuleInfo…]} without manifests
 //	GET  /v1/modules/{name}             {"name": …, "versions": [ModuleInfo…]} with manifests
+//	GET  /v1/capabilities/{name}        {"capability": …, "providers": [ModuleInfo…]}: the
+//	                                    active versions providing it (?range=^1.2 narrows),
+//	                                    the one a module requiring it reaches first
 //	GET  /healthz                       {"status": "ok"}
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
@@ -20,8 +23,9 @@
 //	not_active, overloaded,
 //	circuit_open                     503
 //	timeout                          504
-//	incompatible                     409
-//	panic, module_error, internal    500
+//	incompatible, in_use             409
+//	panic, module_error, internal,
+//	undeclared, call_depth           500
 //
 // Two more codes appear only here, for requests that never reach a module:
 // not_found (404, no such endpoint) and method_not_allowed (405).
@@ -64,7 +68,7 @@ const (
 )
 
 // endpoints is what a request to an unknown path is told.
-const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /healthz"
+const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /healthz"
 
 // New returns the API's handler for reg. It logs to logger (nil means
 // slog.Default()): calls that fail inside hotmod (code internal) as errors,
@@ -81,6 +85,8 @@ func New(reg *hotmod.Registry, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("/v1/modules", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /v1/modules/{name}", s.module)
 	mux.HandleFunc("/v1/modules/{name}", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /v1/capabilities/{name}", s.capability)
+	mux.HandleFunc("/v1/capabilities/{name}", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -189,6 +195,26 @@ func (s *api) module(w http.ResponseWriter, r *http.Request) {
 	}{name, versions})
 }
 
+func (s *api) capability(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	found, err := s.reg.Find(name, r.URL.Query().Get("range"))
+	if err != nil {
+		e := sdk.AsError(err)
+		writeError(w, StatusOf(e.Code), e)
+		return
+	}
+	for i := range found {
+		found[i].Manifest = nil
+	}
+	if found == nil {
+		found = []hotmod.ModuleInfo{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Capability string              `json:"capability"`
+		Providers  []hotmod.ModuleInfo `json:"providers"`
+	}{name, found})
+}
+
 func list(set map[string]bool) string {
 	if len(set) == 0 {
 		return "none"
@@ -231,7 +257,7 @@ func StatusOf(c sdk.Code) int {
 		return http.StatusServiceUnavailable
 	case sdk.CodeTimeout:
 		return http.StatusGatewayTimeout
-	case sdk.CodeIncompatible:
+	case sdk.CodeIncompatible, sdk.CodeInUse:
 		return http.StatusConflict
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed

@@ -420,6 +420,42 @@ func TestModules(t *testing.T) {
 	}
 }
 
+func TestCapabilities(t *testing.T) {
+	provider := func(name, version, capVersion string) *sdk.Module {
+		return sdk.New(name, version).Provides("geocoding", capVersion).Handle("x", func(context.Context, map[string]any) (map[string]any, error) {
+			return map[string]any{}, nil
+		})
+	}
+	h, _ := newAPI(t, provider("geo", "1.0.0", "1.2.0"), provider("maps", "3.0.0", "2.0.0"), lab())
+	var got struct {
+		Capability string              `json:"capability"`
+		Providers  []hotmod.ModuleInfo `json:"providers"`
+	}
+	for target, want := range map[string]string{
+		"/v1/capabilities/geocoding":              "geocoding: maps@3.0.0 geo@1.0.0",
+		"/v1/capabilities/geocoding?range=%5E1.1": "geocoding: geo@1.0.0",
+		"/v1/capabilities/geocoding?range=^3":     "geocoding:",
+		"/v1/capabilities/routing":                "routing:",
+	} {
+		r := do(t, h, "GET", target, "")
+		got.Providers = nil
+		if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil {
+			t.Fatalf("GET %s: %d %s (%v)", target, r.status, r.body, err)
+		}
+		s := got.Capability + ":"
+		for _, p := range got.Providers {
+			s += " " + p.Ref()
+		}
+		if s != want {
+			t.Errorf("GET %s: %s, want %s", target, s, want)
+		}
+	}
+	r := do(t, h, "GET", "/v1/capabilities/geocoding?range=%23", "")
+	if code, _ := r.errorBody(t); r.status != 400 || code != "bad_params" {
+		t.Errorf("a bad range: %d %s", r.status, r.body)
+	}
+}
+
 func TestModulesEmpty(t *testing.T) {
 	h, _ := newAPI(t)
 	if r := do(t, h, "GET", "/v1/modules", ""); r.status != 200 || string(r.body) != "{\"modules\":[]}\n" {
@@ -513,6 +549,7 @@ func TestStatusOf(t *testing.T) {
 		sdk.CodeTimeout: 504, sdk.CodePanic: 500, sdk.CodeNotActive: 503,
 		sdk.CodeIncompatible: 409, sdk.CodeInternal: 500, sdk.CodeModule: 500,
 		sdk.CodeOverloaded: 503, sdk.CodeCircuitOpen: 503,
+		sdk.CodeInUse: 409, sdk.CodeUndeclared: 500, sdk.CodeCallDepth: 500,
 		server.CodeNotFound: 404, server.CodeMethodNotAllowed: 405,
 	}
 	var names []string
