@@ -23,9 +23,12 @@
 //     throwaway child process and a private, content-addressed copy (see
 //     internal/native).
 //  2. Validated: the manifest is sound, no other artifact holds the same
-//     name and version, and the module's Init and Check hooks passed.
+//     name and version, and the module's Init and Check hooks passed. A
+//     version whose requirements (see below) are not all met by active
+//     versions stays here, with the reason ("waiting for geo ^1.2").
 //  3. Active: calls are routed to it. Routing switches atomically; readers
-//     never take a lock.
+//     never take a lock. An Active version goes back to Validated (waiting)
+//     when something it requires is unloaded by force.
 //  4. Draining: it was replaced or removed. New calls go elsewhere; calls in
 //     flight finish, bounded by the drain timeout.
 //  5. Unloaded: its Close hook ran and it is gone from the registry.
@@ -37,4 +40,32 @@
 // guards quarantine it (native calls that keep running past their
 // deadline). It stops being routed at once and stays listed, with the
 // reason, until its artifact changes or goes away.
+//
+// # Dependencies
+//
+// A module declares what it requires — modules by name, capabilities
+// whatever module provides them — with semver ranges, and the capabilities
+// it provides:
+//
+//	sdk.New("checkout", "1.0.0").Requires("pricing", "^1.1").RequiresCapability("tax", "^2")
+//	sdk.New("vat", "2.3.0").Provides("tax", "2.1.0")
+//
+// The registry activates a module only while every requirement is met by an
+// active version, so modules activate in dependency order whatever order
+// their artifacts arrive in. It refuses a version that would close a cycle
+// of requirements, naming it ("a@1.0.0 → b@2.1.0 → a"); refuses to unload
+// a version an active module needs (ErrInUse) unless Force is given, which
+// sends those modules back to waiting (a watched file that is removed is
+// such a forced unload); and refuses a swap whose new version leaves a range
+// some active module requires unmet, keeping the old version serving. Find
+// lists the providers of a capability.
+//
+// A module calls what it declared, and only that, with sdk.Call or
+// sdk.CallAs: through the host, on every transport (native and builtin
+// modules get a handle at Init; wasm guests call a host function; process
+// modules send the call back over their pipe). The call carries the
+// caller's context, so its deadline, and stops at a depth limit
+// (WithCallDepth, ErrCallDepth) so that a chain that comes back on itself
+// ends with an error that shows it, not a deadlock. Anything not declared is
+// ErrUndeclared.
 package hotmod
