@@ -8,7 +8,8 @@ package sdk
 // declared is there (Declared), and the host reaches it through the exports
 // below. The ABI they make is written down in docs/wasm-abi.md at the root of
 // the repository; the host refuses a guest whose ABI major version it does
-// not speak.
+// not speak. Calls to other modules (Call) go through the host's imports;
+// see wasm_call.go.
 //
 // Why the build constraint says go1.24: //go:wasmexport arrived in Go 1.24,
 // and so did -buildmode=c-shared for wasip1. The compiler does not gate the
@@ -31,10 +32,11 @@ import (
 	"github.com/hotmod/hotmod/sdk/cbor"
 )
 
-// The wasm ABI version this SDK speaks: a host refuses another major.
+// The wasm ABI version this SDK speaks: a host refuses another major. 1.1
+// added the imports for calls to other modules (wasm_call.go).
 const (
 	wasmABIMajor = 1
-	wasmABIMinor = 0
+	wasmABIMinor = 1
 )
 
 // Reply flags in the packed uint64 that the exports return: bits 0-31 are

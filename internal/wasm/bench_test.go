@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
@@ -124,6 +125,59 @@ func BenchmarkCall(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkNestedCall is a call that makes one call to another module: the
+// host calls caller.sum, whose guest calls sdk.Call(ctx, "callee", "add",
+// {"a": 1, "b": 2}) through the host module (call_module, then take_reply)
+// and returns the result. The host's handle pushes a chain frame, as the
+// registry's does, and routes the call: "go" to a Go func (guest → host →
+// Go), "wasm" to testguest's typed add in a guest of another version
+// (guest → host → guest). "outer" is caller.noop, the outer call alone:
+// what a nested call adds is the difference.
+func BenchmarkNestedCall(b *testing.B) {
+	ctx := context.Background()
+	callerPath, calleePath := source(b, "caller", callerGuest), source(b, "testguest", testGuest)
+	for _, on := range []bool{true, false} {
+		restore := wasm.SetInterruptible(on)
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
+		restore()
+		caller, callee := load(b, l, callerPath), load(b, l, calleePath)
+		suffix := ""
+		if !on {
+			suffix = "/interruptible=false"
+		}
+		b.Run("outer"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := caller.Invoke(ctx, "noop", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, tc := range []struct {
+			name string
+			r    route
+		}{{"go", goAdd}, {"wasm", to(callee)}} {
+			initWith(b, caller, benchHost{"callee": tc.r}, nil)
+			b.Run(tc.name+suffix, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if out, err := caller.Invoke(ctx, "sum", nil); err != nil || out["sum"] != int64(3) {
+						b.Fatal(out, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// benchHost routes calls by target after pushing a chain frame.
+type benchHost map[string]route
+
+func (h benchHost) Invoke(ctx context.Context, target, method string, params map[string]any) (map[string]any, error) {
+	ctx, _ = chain.Push(ctx, "caller@1.0.0")
+	return h[target](ctx, method, params)
 }
 
 // BenchmarkCallParallel is BenchmarkCall's typed call from GOMAXPROCS

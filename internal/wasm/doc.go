@@ -16,7 +16,7 @@
 //     Compiling takes no lock that calls into loaded versions need, so the
 //     version being replaced keeps serving meanwhile.
 //  3. Check its shape: a c-shared build (_initialize), hotmod_abi, only
-//     WASI preview 1 imports.
+//     WASI preview 1 imports and the host module's functions (call.go).
 //  4. Start one guest in the sandbox (no files, no environment, no time
 //     of day; see sandbox in grants.go) and ask its ABI version; refuse an unknown major. Check the
 //     other exports, ask how it was built (Go and SDK versions) and read
@@ -35,6 +35,15 @@
 // that trapped, exited (Go's runtime exits on a fatal error, such as running
 // out of memory at Config.MemoryLimitPages) or panicked (code panic; the
 // guest's stack goes to the log). The host is never affected.
+//
+// A guest calls other modules (sdk.Call) through the host module "hotmod"
+// (call.go): the call goes to the sdk.Host that the context of
+// Instance.Init carried, with the context of the call the guest is serving,
+// so the outer call's deadline and call chain carry on. A nested call
+// (one inside a chain of module-to-module calls) never waits for a guest
+// that a call holds: with every guest busy and the pool full it fails at
+// once with overloaded, since the guest it would wait for may be held by its
+// own chain.
 //
 // What a guest writes on stdout and stderr goes to Config.Logger, one record
 // per line, with the module's name and version.

@@ -55,3 +55,14 @@ func (i *Instance) Guests(ctx context.Context, n int) (memBytes uint64, free fun
 	}
 	return memBytes, free, nil
 }
+
+// Imports lists the functions the version's code imports, as
+// "module.name".
+func (i *Instance) Imports() []string {
+	var out []string
+	for _, f := range i.compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		out = append(out, mod+"."+name)
+	}
+	return out
+}

@@ -18,7 +18,7 @@ import (
 // and the bits of a packed reply.
 const (
 	abiMajor = 1
-	abiMinor = 0
+	abiMinor = 1
 
 	exportABI      = "hotmod_abi"
 	exportBuffer   = "hotmod_buffer"
@@ -58,18 +58,34 @@ type guest struct {
 	stdout, stderr *output
 	initGen        uint64 // the Init generation this guest has run
 	closed         bool   // discarded, or OnClose ran
+
+	// Calls to other modules (call.go). owner is the version the guest
+	// belongs to, name its module's name in the runtime (the key of
+	// Loader.callers), reply the reply of its last call_module until
+	// take_reply copies it.
+	owner      *Instance
+	name       string
+	reply      []byte
+	replyReady bool
 }
 
-// startGuest instantiates compiled with cfg (the start function runs the
-// guest's package initialisation) and looks up the ABI's exports.
-func startGuest(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, logger *slog.Logger, attrs ...slog.Attr) (*guest, error) {
+// startGuest instantiates i's compiled code with cfg (the start function
+// runs the guest's package initialisation) and looks up the ABI's exports.
+// The guest is known to the loader's callers by its name from the start, so
+// that a call to another module during its initialisation gets an answer.
+func startGuest(ctx context.Context, i *Instance, cfg wazero.ModuleConfig) (*guest, error) {
+	l := i.l
 	g := &guest{
-		stdout: newOutput(logger, "stdout", slog.LevelInfo, false, attrs...),
-		stderr: newOutput(logger, "stderr", slog.LevelWarn, true, attrs...),
+		owner:  i,
+		name:   l.guestName(),
+		stdout: newOutput(l.logger, "stdout", slog.LevelInfo, false, i.attrs...),
+		stderr: newOutput(l.logger, "stderr", slog.LevelWarn, true, i.attrs...),
 	}
-	mod, err := rt.InstantiateModule(ctx, compiled, cfg.WithStdout(g.stdout).WithStderr(g.stderr))
+	l.callers.Store(g.name, g)
+	mod, err := l.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))
 	g.flush()
 	if err != nil {
+		l.callers.Delete(g.name)
 		return nil, g.startError(ctx, err)
 	}
 	g.mod, g.mem = mod, mod.Memory()
@@ -131,6 +147,9 @@ func (g *guest) invoke(ctx context.Context, fn api.Function, args ...uint64) (re
 	copy(g.stack[:], args)
 	err = fn.CallWithStack(ctx, g.stack[:])
 	g.flush()
+	if g.replyReady { // a call_module reply the guest did not take
+		g.dropReply()
+	}
 	if err != nil {
 		return nil, 0, g.crashed(ctx, err)
 	}
@@ -281,5 +300,8 @@ func (g *guest) discard() {
 	g.flush()
 	if g.mod != nil {
 		_ = g.mod.Close(context.Background())
+	}
+	if g.owner != nil {
+		g.owner.l.callers.Delete(g.name)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
 	"github.com/tetratelabs/wazero"
@@ -50,6 +51,16 @@ type Instance struct {
 	initCfg []byte        // Init's configuration, CBOR; guarded by initMu
 	initGen atomic.Uint64 // bumped by every Init
 
+	// host serves the guests' calls to other modules: the sdk.Host the
+	// context of Init carried (nil until one did).
+	host atomic.Pointer[sdk.Host]
+
+	// starting counts guests that grow is starting; startDone, made by the
+	// first watcher, is closed when one of them is done (see wait).
+	startMu   sync.Mutex
+	starting  int
+	startDone chan struct{}
+
 	started, discarded atomic.Int64
 }
 
@@ -57,7 +68,7 @@ var _ sdk.Invoker = (*Instance)(nil)
 
 // About is what a guest says of how it was built.
 type About struct {
-	// ABI is the wasm ABI version the guest speaks, "1.0".
+	// ABI is the wasm ABI version the guest speaks, "1.1".
 	ABI string `json:"abi"`
 	// Go is the Go version the guest was built with, e.g. "go1.24.13".
 	Go string `json:"go"`
@@ -206,8 +217,8 @@ func (i *Instance) ctxError(method string, err error) error {
 }
 
 // acquire returns a guest for one call: an idle one, or a new one while
-// the pool is not full, or the first one released. what names the call for
-// errors.
+// the pool is not full, or the first one released (see wait). what names
+// the call for errors.
 func (i *Instance) acquire(ctx context.Context, what string) (*guest, error) {
 	var g *guest
 	select {
@@ -216,17 +227,9 @@ func (i *Instance) acquire(ctx context.Context, what string) (*guest, error) {
 		if i.isClosed() {
 			return nil, i.closedError()
 		}
-		select {
-		case g = <-i.idle:
-		case <-i.slots:
-			var err error
-			if g, err = i.grow(ctx); err != nil {
-				return nil, err
-			}
-		case <-ctx.Done():
-			return nil, sdk.Errorf(sdk.CodeTimeout, "%s.%s: %v while waiting for a free instance (all %d busy)", i.manifest.Name, what, ctx.Err(), i.size)
-		case <-i.done:
-			return nil, i.closedError()
+		var err error
+		if g, err = i.wait(ctx, what); err != nil {
+			return nil, err
 		}
 	}
 	if i.isClosed() {
@@ -239,6 +242,99 @@ func (i *Instance) acquire(ctx context.Context, what string) (*guest, error) {
 		}
 	}
 	return g, nil
+}
+
+// wait returns a guest when none was idle: a new one while the pool is not
+// full, or else the first one released, within ctx.
+//
+// A nested call (chain.Depth(ctx) > 0: a module calling another one, or
+// itself, through the host) does not wait for a guest a call holds: with
+// every guest busy and the pool full it fails at once with overloaded. The
+// guest it would wait for may be held by its own chain (a → a, a → b → a),
+// or by another chain that waits for a guest this chain holds; either
+// waits for this call to return, and none would end before the deadline.
+// It does wait for a guest that is starting, which no call holds.
+func (i *Instance) wait(ctx context.Context, what string) (*guest, error) {
+	if chain.Depth(ctx) > 0 {
+		return i.waitNested(ctx, what)
+	}
+	select {
+	case g := <-i.idle:
+		return g, nil
+	case <-i.slots:
+		return i.grow(ctx)
+	case <-ctx.Done():
+		return nil, i.waitTimeout(ctx, what)
+	case <-i.done:
+		return nil, i.closedError()
+	}
+}
+
+// waitNested is wait for a nested call: while guests are starting, it
+// waits for the next one to be ready (it may go to the call that started
+// it; then it looks again).
+func (i *Instance) waitNested(ctx context.Context, what string) (*guest, error) {
+	for {
+		select {
+		case g := <-i.idle:
+			return g, nil
+		case <-i.slots:
+			return i.grow(ctx)
+		default:
+		}
+		next := i.startWatch()
+		if next == nil {
+			return nil, sdk.Errorf(sdk.CodeOverloaded,
+				"%s.%s: all %d instances of %s are busy, and this call comes from another module (%s): a nested call does not wait for an instance, as the one it would wait for may be held by its own chain of calls; try again later, or raise the wasm transport's PoolSize",
+				i.manifest.Name, what, i.size, i.label(), chain.Path(ctx, i.label()))
+		}
+		select {
+		case g := <-i.idle:
+			return g, nil
+		case <-i.slots:
+			return i.grow(ctx)
+		case <-next:
+		case <-ctx.Done():
+			return nil, i.waitTimeout(ctx, what)
+		case <-i.done:
+			return nil, i.closedError()
+		}
+	}
+}
+
+func (i *Instance) waitTimeout(ctx context.Context, what string) error {
+	return sdk.Errorf(sdk.CodeTimeout, "%s.%s: %v while waiting for a free instance (all %d busy)", i.manifest.Name, what, ctx.Err(), i.size)
+}
+
+// startBegin and startEnd count a guest that grow starts.
+func (i *Instance) startBegin() {
+	i.startMu.Lock()
+	i.starting++
+	i.startMu.Unlock()
+}
+
+func (i *Instance) startEnd() {
+	i.startMu.Lock()
+	i.starting--
+	if i.startDone != nil {
+		close(i.startDone)
+		i.startDone = nil
+	}
+	i.startMu.Unlock()
+}
+
+// startWatch returns a channel closed when the next guest being started is
+// done, or nil when none is starting.
+func (i *Instance) startWatch() <-chan struct{} {
+	i.startMu.Lock()
+	defer i.startMu.Unlock()
+	if i.starting == 0 {
+		return nil
+	}
+	if i.startDone == nil {
+		i.startDone = make(chan struct{})
+	}
+	return i.startDone
 }
 
 func (i *Instance) closedError() error {
@@ -279,7 +375,9 @@ func (i *Instance) grow(ctx context.Context) (*guest, error) {
 		err error
 	}
 	ch := make(chan result, 1)
+	i.startBegin()
 	go func() {
+		defer i.startEnd()
 		g, err := i.startGuest(i.l.ctx, i.modCfg)
 		if state.CompareAndSwap(waiting, delivered) {
 			ch <- result{g, err}
@@ -333,7 +431,7 @@ func (i *Instance) startGuest(ctx context.Context, cfg wazero.ModuleConfig) (*gu
 		i.finish()
 		return nil, i.closedError()
 	}
-	g, err := startGuest(ctx, i.l.rt, i.compiled, cfg, i.l.logger, i.attrs...)
+	g, err := startGuest(ctx, i, cfg)
 	if err != nil {
 		i.down()
 		i.finish()
@@ -458,7 +556,15 @@ func (i *Instance) finish() {
 // Init runs the module's OnInit hook with the host's configuration for it
 // (a map of value-model values, or nil): in one guest now, and in every
 // other guest before it serves its next call.
+//
+// The sdk.Host that ctx carries (sdk.HostFrom), if any, serves the calls
+// the module's guests make to other modules (sdk.Call) from then on; a ctx
+// without one keeps the Host an earlier Init got. Without a Host such calls
+// fail with undeclared.
 func (i *Instance) Init(ctx context.Context, cfg map[string]any) error {
+	if h := sdk.HostFrom(ctx); h != nil {
+		i.host.Store(&h)
+	}
 	var b []byte
 	if cfg != nil {
 		var err error

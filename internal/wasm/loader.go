@@ -75,6 +75,14 @@ type Loader struct {
 	// wazero must not close a module while it runs a host function.
 	guests atomic.Int64
 
+	// callers finds the guest behind a call to the host module (call.go):
+	// guest module name → *guest, for every guest from its start to its
+	// discard. seq numbers the names.
+	callers sync.Map
+	seq     atomic.Uint64
+	// interruptible is the package's interruptible when the loader was made.
+	interruptible bool
+
 	mu        sync.Mutex
 	instances map[*Instance]struct{}
 	closed    bool
@@ -112,12 +120,18 @@ func NewLoader(ctx context.Context, cfg Config) (*Loader, error) {
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	l := &Loader{cfg: cfg, grants: grants, logger: cfg.Logger, rt: rt, cache: cache,
+		interruptible: interruptible, instances: map[*Instance]struct{}{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		_ = cache.Close(ctx)
 		return nil, fmt.Errorf("wasm: WASI: %w", err)
 	}
-	l := &Loader{cfg: cfg, grants: grants, logger: cfg.Logger, rt: rt, cache: cache, instances: map[*Instance]struct{}{}}
+	if err := l.instantiateHostModule(ctx); err != nil {
+		_ = rt.Close(ctx)
+		_ = cache.Close(ctx)
+		return nil, fmt.Errorf("wasm: the %q host module: %w", importModule, err)
+	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
 }
@@ -300,7 +314,8 @@ func checkHeader(data []byte) error {
 
 // checkShape checks what must hold before a guest starts: it is a c-shared
 // build (it exports _initialize), it says its ABI version, and it imports
-// nothing but WASI preview 1.
+// nothing but WASI preview 1 and the functions of the host module "hotmod"
+// (with their signatures; see call.go).
 func checkShape(c wazero.CompiledModule) error {
 	exports := c.ExportedFunctions()
 	if _, ok := exports["_initialize"]; !ok {
@@ -316,9 +331,8 @@ func checkShape(c wazero.CompiledModule) error {
 		return err
 	}
 	for _, f := range c.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		if mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("it imports %s.%s, which this host does not provide (hotmod guests import only WASI preview 1, %q)", mod, name, wasi_snapshot_preview1.ModuleName)
+		if err := checkImport(f); err != nil {
+			return err
 		}
 	}
 	if len(c.ExportedMemories()) == 0 {

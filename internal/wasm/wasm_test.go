@@ -472,7 +472,7 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.About.ABI != "1.0" || in.Manifest.Name != "reader" || len(in.Sum) != 64 || in.Size == 0 ||
+	if in.About.ABI != "1.1" || in.Manifest.Name != "reader" || len(in.Sum) != 64 || in.Size == 0 ||
 		!strings.Contains(in.Refused, "asks for fs") {
 		t.Errorf("%+v", in)
 	}
