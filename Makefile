@@ -40,7 +40,7 @@ test: lint
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/ ./internal/wasm/
 
-# hotmod beside its peers (Go plugin, hashicorp/go-plugin), one run: BENCHMARKS.md
+# hotmod beside its peers (Go plugin, hashicorp/go-plugin, Extism), one run: BENCHMARKS.md
 compare:
 	cd bench && $(GO) run ./cmd/compare
 

@@ -19,12 +19,24 @@ type Out struct {
 	Sum int64 `hotmod:"sum,id=1"`
 }
 
-// Module has "add" (dynamic: map in, map out), "addTyped" (sdk.Func) and
-// "sumItems" (dynamic, for the ~4 KiB nested payload: sums a+b of every item).
-var Module = sdk.New("adder", "1.0.0").
-	Handle("add", Add).
-	Method(sdk.Func("addTyped", AddTyped)).
-	Handle("sumItems", SumItems)
+// New returns the module at the given version: "add" (dynamic: map in, map
+// out), "addTyped" (sdk.Func), "sumItems" (dynamic, for the ~4 KiB nested
+// payload: sums a+b of every item) and "version" (→ {"version": version},
+// which the hot-swap test asks to see when a new version answers). The
+// artifacts' main packages call it with their own version constant, so two
+// builds differ only in their main package, as native plugins require.
+//
+// This package makes no module at init: a wasm guest serves the first module
+// its program makes (sdk.Declared), which must be its main package's.
+func New(version string) *sdk.Module {
+	return sdk.New("adder", version).
+		Handle("add", Add).
+		Method(sdk.Func("addTyped", AddTyped)).
+		Handle("sumItems", SumItems).
+		Handle("version", func(context.Context, map[string]any) (map[string]any, error) {
+			return map[string]any{"version": version}, nil
+		})
+}
 
 // Add is {"a":1,"b":2} → {"sum":3}.
 func Add(_ context.Context, p map[string]any) (map[string]any, error) {

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -22,7 +21,6 @@ import (
 	"plugin"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -37,6 +35,10 @@ var (
 	rounds   = flag.Int("rounds", 7, "rounds; each round runs every row once (rows interleaved)")
 	batchDur = flag.Duration("batch", 150*time.Millisecond, "time per row per round for the ns/op batch")
 	sampDur  = flag.Duration("samples", 60*time.Millisecond, "time per row per round for per-call latency samples")
+	tputDur  = flag.Duration("throughput", 100*time.Millisecond, "time per row per round for the concurrent-callers throughput run")
+	callers  = flag.Int("callers", 8, "concurrent callers for the throughput and hot-swap runs")
+	swaps    = flag.Int("swaps", 20, "hot swaps per hotmod transport")
+	swapGap  = flag.Duration("swap-gap", 50*time.Millisecond, "pause after each hot swap, while the callers go on")
 	nItems   = flag.Int("items", 56, "items in the nested payload (56 ≈ 4 KiB as JSON)")
 )
 
@@ -46,6 +48,8 @@ type row struct {
 	batches                               []float64 // ns/op per round
 	allocs                                []float64 // allocs/op per round
 	samples                               []float64 // per-call ns
+	tput                                  []float64 // calls/s with *callers callers, per round
+	tputErrs                              int64     // errors in the throughput runs (must be 0)
 }
 
 func main() {
@@ -58,23 +62,10 @@ func main() {
 	check(err)
 	check(os.RemoveAll(tmp))
 	check(os.MkdirAll(tmp, 0o755))
-
-	// ---- build every artifact ----
-	log.Print("building the hotmod CLI and the artifacts …")
-	run("..", "go", "build", "-o", filepath.Join(tmp, "hotmod"), "./cmd/hotmod")
-	hm := filepath.Join(tmp, "hotmod")
-	for _, t := range []string{"native", "wasm", "process"} {
-		run(".", hm, "build", "--transport", t, "-o", filepath.Join(tmp, t), "./plugins/adder")
-	}
-	run(".", "go", "build", "-buildmode=plugin", "-o", filepath.Join(tmp, "raw", "adder_raw.so"), "./plugins/adder")
-	run(".", "go", "build", "-o", filepath.Join(tmp, "goplugin"), "./peers/goplugin")
-	artifact := func(dir string) string {
-		m, _ := filepath.Glob(filepath.Join(tmp, dir, "*"))
-		if len(m) != 1 {
-			log.Fatalf("want one artifact in %s, got %v", dir, m)
-		}
-		return m[0]
-	}
+	art := buildAll(tmp)
+	// Every registry keeps its private copies and its wasm compilation
+	// cache under tmp, so a run starts cold and leaves the user's cache alone.
+	cacheDir := filepath.Join(tmp, "cache")
 
 	small := map[string]any{"a": int64(1), "b": int64(2)}
 	nested := adder.Nested(*nItems)
@@ -88,30 +79,10 @@ func main() {
 	add := func(group, name, transport, hotSwap, load string, call func() error) {
 		rows = append(rows, &row{group: group, name: name, transport: transport, hotSwap: hotSwap, load: load, call: call})
 	}
-	wantSum := func(want int64) func(map[string]any, error) error {
-		return func(out map[string]any, err error) error {
-			if err != nil {
-				return err
-			}
-			var got int64
-			switch v := out["sum"].(type) {
-			case int64:
-				got = v
-			case float64: // structpb has only doubles
-				got = int64(v)
-			default:
-				return fmt.Errorf("sum: got %T %v", out["sum"], out["sum"])
-			}
-			if got != want {
-				return fmt.Errorf("sum: got %d, want %d", got, want)
-			}
-			return nil
-		}
-	}
 	ok3, okN := wantSum(3), wantSum(wantNested)
 
 	// ---- direct ----
-	var inv sdk.Invoker = adder.Module
+	var inv sdk.Invoker = adder.New(verBase)
 	add("small", "direct Go interface call (`sdk.Module.Invoke`, dynamic `add`)", "in-process", "no", "—",
 		func() error { return ok3(inv.Invoke(ctx, "add", small)) })
 	add("small", "direct Go interface call (typed `addTyped` via map)", "in-process", "no", "—",
@@ -121,51 +92,42 @@ func main() {
 
 	// ---- Go plugin, raw ----
 	t0 := time.Now()
-	p, err := plugin.Open(artifact("raw"))
+	rawAdd, err := openRaw(art.raw[verBase])
 	check(err)
-	sym, err := p.Lookup("Add")
-	check(err)
-	rawAdd := sym.(func(context.Context, map[string]any) (map[string]any, error))
 	rawLoad := since(t0)
 	add("small", "Go `plugin` raw (Open + Lookup, call the func)", "native .so", "no (cannot unload; same path → cached)", rawLoad,
 		func() error { return ok3(rawAdd(ctx, small)) })
 
 	// ---- hotmod ----
-	type hmRow struct {
-		name, dir, swap string
-		opts            []hotmod.Option
-	}
-	wasmCache := filepath.Join(tmp, "wasmcache")
 	// A cold load of the wasm artifact (empty compilation cache) first; the
 	// measured registry then loads it from the warm cache.
+	var coldWasm string
 	{
-		r := hotmod.New(hotmod.WithCacheDir(wasmCache), hotmod.WithLogger(quiet))
+		r := hotmod.New(hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet))
 		t0 := time.Now()
-		_, err := r.Load(ctx, artifact("wasm"))
+		_, err := r.Load(ctx, art.hm[verBase]["wasm"])
 		check(err)
 		coldWasm = since(t0)
 		check(r.Close(ctx))
 	}
-	for _, h := range []hmRow{
-		{"native", "native", "yes", nil},
-		{"wasm", "wasm", "yes", []hotmod.Option{hotmod.WithCacheDir(wasmCache)}},
-		{"process", "process", "yes", nil},
-	} {
-		r := hotmod.New(append(h.opts, hotmod.WithLogger(quiet))...)
+	registries := map[string]*hotmod.Registry{}
+	for _, t := range []string{"native", "wasm", "process"} {
+		r := hotmod.New(hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet))
 		defer r.Close(ctx)
+		registries[t] = r
 		t0 := time.Now()
-		_, err := r.Load(ctx, artifact(h.dir))
+		_, err := r.Load(ctx, art.hm[verBase][t])
 		check(err)
 		load := since(t0)
-		if h.name == "wasm" {
+		if t == "wasm" {
 			load += " (warm cache; cold " + coldWasm + ")"
 		}
-		tr := "hotmod " + h.name
-		add("small", "hotmod "+h.name+" — `Registry.Invoke` dynamic `add`", tr, h.swap, load,
+		tr := "hotmod " + t
+		add("small", "hotmod "+t+" — `Registry.Invoke` dynamic `add`", tr, "yes", load,
 			func() error { return ok3(r.Invoke(ctx, "adder", "add", small)) })
-		add("small", "hotmod "+h.name+" — `Registry.Invoke` typed `addTyped`", tr, h.swap, load,
+		add("small", "hotmod "+t+" — `Registry.Invoke` typed `addTyped`", tr, "yes", load,
 			func() error { return ok3(r.Invoke(ctx, "adder", "addTyped", small)) })
-		add("small", "hotmod "+h.name+" — `hotmod.Call[Out]` typed `addTyped`", tr, h.swap, load,
+		add("small", "hotmod "+t+" — `hotmod.Call[Out]` typed `addTyped`", tr, "yes", load,
 			func() error {
 				out, err := hotmod.Call[adder.Out](ctx, r, "adder", "addTyped", adder.In{A: 1, B: 2})
 				if err == nil && out.Sum != 3 {
@@ -173,40 +135,65 @@ func main() {
 				}
 				return err
 			})
-		add("nested", "hotmod "+h.name+" — `sumItems`", tr, h.swap, load,
+		add("nested", "hotmod "+t+" — `sumItems`", tr, "yes", load,
 			func() error { return okN(r.Invoke(ctx, "adder", "sumItems", nested)) })
 	}
 
 	// ---- hashicorp/go-plugin ----
 	for _, proto := range []string{"grpc", "netrpc"} {
-		cmd := exec.Command(filepath.Join(tmp, "goplugin"))
-		cmd.Env = append(os.Environ(), "BENCH_PROTO="+proto)
-		var plugins goplugin.PluginSet
-		allowed := []goplugin.Protocol{goplugin.ProtocolNetRPC}
-		if proto == "grpc" {
-			plugins = goplugin.PluginSet{"adder": &shared.GRPCPlugin{}}
-			allowed = []goplugin.Protocol{goplugin.ProtocolGRPC}
-		} else {
-			plugins = goplugin.PluginSet{"adder": &shared.NetRPCPlugin{}}
-		}
 		t0 := time.Now()
-		c := goplugin.NewClient(&goplugin.ClientConfig{
-			HandshakeConfig: shared.Handshake, Plugins: plugins, Cmd: cmd,
-			AllowedProtocols: allowed, Stderr: io.Discard, SyncStdout: io.Discard, SyncStderr: io.Discard,
-			Logger: quietLogger(),
-		})
+		caller, c, err := startGoPlugin(art.goplugin, proto)
+		check(err)
 		defer c.Kill()
-		rpcc, err := c.Client()
-		check(err)
-		raw, err := rpcc.Dispense("adder")
-		check(err)
-		caller := raw.(shared.Caller)
 		load := since(t0)
-		label := map[string]string{"grpc": "gRPC (structpb.Struct)", "netrpc": "net/rpc (gob)"}[proto]
+		label := goPluginLabel[proto]
 		add("small", "hashicorp/go-plugin "+label, "child process", "no (restart it yourself)", load,
 			func() error { return ok3(caller.Call("add", small)) })
 		add("nested", "hashicorp/go-plugin "+label+" — `sumItems`", "child process", "no (restart it yourself)", load,
 			func() error { return okN(caller.Call("sumItems", nested)) })
+	}
+
+	// ---- Extism (wasm peer) ----
+	var ext *extismPeer
+	if art.extism != "" {
+		extCache := filepath.Join(tmp, "extismcache")
+		t0 := time.Now()
+		cold, err := newExtism(ctx, art.extism, extCache, 1) // empty cache: cold
+		check(err)
+		coldExt := since(t0)
+		cold.Close(ctx)
+		t0 = time.Now()
+		ext, err = newExtism(ctx, art.extism, extCache, 1)
+		check(err)
+		defer ext.Close(ctx)
+		load := since(t0) + " (warm cache; cold " + coldExt + ")"
+		for len(ext.all) < extismPoolSize() { // the rest of the pool, untimed
+			check(ext.grow(ctx))
+		}
+		const swap = "no (build a new plugin and switch yourself)"
+		add("small", "Extism go-sdk (wazero), std-Go guest — `add` JSON ↔ map", "wasm (extism)", swap, load,
+			func() error {
+				var out map[string]any
+				err := ext.call(ctx, "add", small, &out)
+				return ok3(out, err)
+			})
+		add("small", "Extism go-sdk (wazero), std-Go guest — `addTyped` JSON ↔ struct", "wasm (extism)", swap, load,
+			func() error {
+				var out extismOut
+				if err := ext.call(ctx, "addTyped", extismIn{A: 1, B: 2}, &out); err != nil {
+					return err
+				}
+				if out.Sum != 3 {
+					return fmt.Errorf("sum %d", out.Sum)
+				}
+				return nil
+			})
+		add("nested", "Extism go-sdk (wazero), std-Go guest — `sumItems` JSON ↔ map", "wasm (extism)", swap, load,
+			func() error {
+				var out map[string]any
+				err := ext.call(ctx, "sumItems", nested, &out)
+				return okN(out, err)
+			})
 	}
 
 	// ---- check every row once, then measure ----
@@ -226,10 +213,34 @@ func main() {
 			r.batches = append(r.batches, nsop)
 			r.allocs = append(r.allocs, allocs)
 			r.samples = append(r.samples, sample(r.call, *sampDur)...)
+			perSec, errs := throughput(r.call, *callers, *tputDur)
+			r.tput = append(r.tput, perSec)
+			r.tputErrs += errs
 		}
 	}
 
-	md := report(rows, len(nestedJSON))
+	// ---- memory per loaded version ----
+	log.Print("memory per loaded version …")
+	mem := measureAllMem(ctx, art, registries, ok3, small, filepath.Join(tmp, "extismcache"))
+
+	// ---- hot swap under load ----
+	var sw []swapResult
+	for _, t := range []string{"native", "wasm", "process"} {
+		log.Printf("hot swap under load: %s …", t)
+		res := measureSwap(ctx, "hotmod "+t, filepath.Join(tmp, "swap", t),
+			[]hotmod.Option{hotmod.WithCacheDir(cacheDir)},
+			[2]string{art.hm[verBase][t], art.hm[verNext][t]}, [2]string{verBase, verNext},
+			func(r *hotmod.Registry) error { return ok3(r.Invoke(ctx, "adder", "add", small)) })
+		log.Printf("  swaps (Load → answers): %s", fmtAll(res.answer))
+		for _, r := range rows {
+			if r.name == "hotmod "+t+" — `Registry.Invoke` dynamic `add`" {
+				res.steady = median(r.tput)
+			}
+		}
+		sw = append(sw, res)
+	}
+
+	md := report(rows, len(nestedJSON), mem, sw, art.extErr)
 	if *outPath == "-" {
 		fmt.Print(md)
 		return
@@ -239,10 +250,75 @@ func main() {
 	log.Printf("wrote %s", *outPath)
 }
 
-var (
-	coldWasm string
-	quiet    = slog.New(slog.NewTextHandler(io.Discard, nil))
-)
+// wantSum checks a call's answer: no error and "sum" == want.
+func wantSum(want int64) func(map[string]any, error) error {
+	return func(out map[string]any, err error) error {
+		if err != nil {
+			return err
+		}
+		var got int64
+		switch v := out["sum"].(type) {
+		case int64:
+			got = v
+		case float64: // structpb and encoding/json have only doubles
+			got = int64(v)
+		default:
+			return fmt.Errorf("sum: got %T %v", out["sum"], out["sum"])
+		}
+		if got != want {
+			return fmt.Errorf("sum: got %d, want %d", got, want)
+		}
+		return nil
+	}
+}
+
+// openRaw opens a Go plugin built from plugins/adder and returns its Add.
+func openRaw(path string) (func(context.Context, map[string]any) (map[string]any, error), error) {
+	p, err := plugin.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	sym, err := p.Lookup("Add")
+	if err != nil {
+		return nil, err
+	}
+	return sym.(func(context.Context, map[string]any) (map[string]any, error)), nil
+}
+
+var goPluginLabel = map[string]string{"grpc": "gRPC (structpb.Struct)", "netrpc": "net/rpc (gob)"}
+
+// startGoPlugin starts the go-plugin server binary speaking proto and
+// returns the dispensed caller and the client (Kill stops the child).
+func startGoPlugin(bin, proto string) (shared.Caller, *goplugin.Client, error) {
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "BENCH_PROTO="+proto)
+	var plugins goplugin.PluginSet
+	allowed := []goplugin.Protocol{goplugin.ProtocolNetRPC}
+	if proto == "grpc" {
+		plugins = goplugin.PluginSet{"adder": &shared.GRPCPlugin{}}
+		allowed = []goplugin.Protocol{goplugin.ProtocolGRPC}
+	} else {
+		plugins = goplugin.PluginSet{"adder": &shared.NetRPCPlugin{}}
+	}
+	c := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig: shared.Handshake, Plugins: plugins, Cmd: cmd,
+		AllowedProtocols: allowed, Stderr: io.Discard, SyncStdout: io.Discard, SyncStderr: io.Discard,
+		Logger: quietLogger(),
+	})
+	rpcc, err := c.Client()
+	if err != nil {
+		c.Kill()
+		return nil, nil, err
+	}
+	raw, err := rpcc.Dispense("adder")
+	if err != nil {
+		c.Kill()
+		return nil, nil, err
+	}
+	return raw.(shared.Caller), c, nil
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // loop calls f for about d.
 func loop(f func() error, d time.Duration) {
@@ -298,95 +374,7 @@ func pct(s []float64, p float64) float64 {
 	return s[i]
 }
 
-func fmtNS(ns float64) string {
-	switch {
-	case ns >= 1e9:
-		return fmt.Sprintf("%.2f s", ns/1e9)
-	case ns >= 1e6:
-		return fmt.Sprintf("%.2f ms", ns/1e6)
-	case ns >= 1e4:
-		return fmt.Sprintf("%.1f µs", ns/1e3)
-	case ns >= 1e3:
-		return fmt.Sprintf("%.2f µs", ns/1e3)
-	}
-	return fmt.Sprintf("%.0f ns", ns)
-}
-
-func report(rows []*row, nestedBytes int) string {
-	var b bytes.Buffer
-	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
-	w("# Benchmarks: hotmod against the peers\n\n")
-	w("Generated by `cd bench && go run ./cmd/compare` on %s. Do not edit by hand; rerun it.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	w("## Machine\n\n")
-	w("| | |\n|---|---|\n")
-	w("| CPU | %s |\n| cores (nproc) | %d |\n| Go | %s %s/%s |\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	w("| method | %d rounds; in each round every row runs once, interleaved (a timed batch of ≈ %v for ns/op and allocs/op, then ≈ %v of individually timed calls for p50/p99); the table shows medians over rounds |\n\n",
-		*rounds, *batchDur, *sampDur)
-
-	for _, g := range []struct{ id, title string }{
-		{"small", "Small call: `{\"a\":1,\"b\":2}` → `{\"sum\":3}`"},
-		{"nested", fmt.Sprintf("Nested payload: `sumItems` over %d items (%d bytes as JSON) → `{\"sum\":…,\"n\":…}`", *nItems, nestedBytes)},
-	} {
-		var base float64
-		for _, r := range rows {
-			if r.group == g.id && strings.HasPrefix(r.name, "direct") {
-				base = median(r.batches)
-				break
-			}
-		}
-		w("## %s\n\n", g.title)
-		w("| path | ns/op (median of rounds) | p50 | p99 | allocs/op (host) | × direct | load / start | hot swap |\n")
-		w("|---|---:|---:|---:|---:|---:|---|---|\n")
-		for _, r := range rows {
-			if r.group != g.id {
-				continue
-			}
-			m := median(r.batches)
-			w("| %s | %s | %s | %s | %.0f | %s | %s | %s |\n", r.name, fmtNS(m), fmtNS(pct(r.samples, 0.50)), fmtNS(pct(r.samples, 0.99)),
-				median(r.allocs), ratio(m, base), r.load, r.hotSwap)
-		}
-		w("\n")
-	}
-	w("%s", notes)
-	return b.String()
-}
-
-func ratio(m, base float64) string {
-	if base == 0 {
-		return "—"
-	}
-	x := m / base
-	if x < 10 {
-		return fmt.Sprintf("%.2f×", x)
-	}
-	return fmt.Sprintf("%.0f×", x)
-}
-
-func median(s []float64) float64 { return pct(s, 0.5) }
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
 func since(t time.Time) string { return fmtNS(float64(time.Since(t).Nanoseconds())) }
-
-func run(dir, name string, args ...string) {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
 
 func check(err error) {
 	if err != nil {

@@ -12,8 +12,10 @@ import (
 	"github.com/hotmod/hotmod/bench/shared"
 )
 
+var module = adder.New("1.0.0")
+
 func impl(method string, params map[string]any) (map[string]any, error) {
-	return adder.Module.Invoke(context.Background(), method, params)
+	return module.Invoke(context.Background(), method, params)
 }
 
 func main() {

@@ -1,5 +1,6 @@
 // Command adder is the benchmark module as a hotmod artifact (native,
-// wasm or process) and as a raw Go plugin.
+// wasm or process) and as a raw Go plugin. The hot-swap and memory tests
+// build copies of this package with another version.go.
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 )
 
 // Module is what hotmod looks up.
-var Module = adder.Module
+var Module = adder.New(version)
 
 // Add is what the raw Go-plugin row looks up and calls.
 func Add(ctx context.Context, p map[string]any) (map[string]any, error) { return adder.Add(ctx, p) }
