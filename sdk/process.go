@@ -23,7 +23,7 @@ import (
 // docs/process-protocol.md at the root of the repository; in short:
 //
 //  1. The host starts the module's executable with HOTMOD_PROCESS=1, the
-//     protocol versions it offers (HOTMOD_PROCESS_VERSIONS, "1-1") and the
+//     protocol versions it offers (HOTMOD_PROCESS_VERSIONS, "1-2") and the
 //     encodings it accepts (HOTMOD_PROCESS_ENCODINGS, "cbor,json").
 //  2. The child writes one line of JSON on stdout, the hello: the version and
 //     encoding it picked and its manifest (or an error, and exits).
@@ -31,16 +31,22 @@ import (
 //     CBOR map in a frame (a 4-byte big-endian length, then the map). Every
 //     request carries an id; calls run concurrently and replies may come in
 //     any order.
+//  4. In version 2, the child makes requests of its own: a method that
+//     calls Call sends a "call" tagged with the id of the host's request it
+//     runs for, and the host replies with the callee's result or error (see
+//     process_call.go).
 //
-// This SDK speaks version 1 with the CBOR encoding. A Go module needs none of
-// this: sdk.Main serves the protocol when HOTMOD_PROCESS is set.
+// This SDK speaks versions 1 and 2 with the CBOR encoding, and picks the
+// highest the host offers. A Go module needs none of this: sdk.Main serves
+// the protocol when HOTMOD_PROCESS is set.
 
 // Names and numbers of the protocol (see docs/process-protocol.md).
 const (
 	processEnv          = "HOTMOD_PROCESS"
 	processVersionsEnv  = "HOTMOD_PROCESS_VERSIONS"
 	processEncodingsEnv = "HOTMOD_PROCESS_ENCODINGS"
-	processVersion      = 1
+	processMinVersion   = 1 // the versions this SDK speaks
+	processVersion      = 2
 	processMaxFrame     = 16 << 20
 )
 
@@ -75,16 +81,24 @@ type processServer struct {
 	getenv func(string) string
 	names  map[string]string // method names, to turn request bytes into strings without allocating
 
+	version int // the protocol version picked in the hello
+	// base is the context requests derive from. When the module cannot
+	// call other modules (version 1, or no requirements), it carries a
+	// Host that says why; otherwise each request gets a Host of its own.
+	base context.Context
+
 	// Used by the goroutine that holds the reader role (see reader).
 	hdr [4]byte
 	dec *cbor.Decoder
 
 	wmu sync.Mutex // whole frames go out one at a time
 
-	mu      sync.Mutex
-	running map[int64]context.CancelFunc // calls in flight, by id
-	ended   bool
-	exit    chan int // the exit code, once
+	mu       sync.Mutex
+	running  map[int64]context.CancelFunc // calls in flight, by id
+	calls    map[int64]chan hostReply     // the module's calls to other modules waiting for their replies, by id; nil if it makes none
+	nextCall int64                        // the id of the last such call
+	ended    bool
+	exit     chan int // the exit code, once
 
 	closeOnce sync.Once
 
@@ -98,6 +112,7 @@ func newProcessServer(m *Module, in io.Reader, out, stderr io.Writer, getenv fun
 		names:   make(map[string]string, len(m.methods)),
 		dec:     cbor.NewDecoder(nil, cbor.DefaultLimits),
 		running: map[int64]context.CancelFunc{},
+		base:    context.Background(),
 		exit:    make(chan int, 1),
 		jobs:    make(chan job),
 	}
@@ -131,6 +146,7 @@ func (s *processServer) hello() error {
 	if err == nil {
 		man := s.m.Manifest()
 		h.Version, h.Encoding, h.Manifest = version, "cbor", &man
+		s.setVersion(version)
 	} else {
 		h.Error = fmt.Sprintf("%s@%s: %v", s.m.name, s.m.version, err)
 	}
@@ -148,7 +164,7 @@ func (s *processServer) hello() error {
 }
 
 // pickProcessVersion picks the version to speak from the host's offer,
-// "LOW-HIGH" or "N" ("" offers version 1).
+// "LOW-HIGH" or "N" ("" offers version 1): the highest that this SDK speaks.
 func pickProcessVersion(offer string) (int, error) {
 	if offer == "" {
 		offer = "1"
@@ -162,11 +178,11 @@ func pickProcessVersion(offer string) (int, error) {
 	if err1 != nil || err2 != nil || l < 1 || h < l {
 		return 0, fmt.Errorf("%s=%q is not a version range such as 1-2", processVersionsEnv, offer)
 	}
-	if l > processVersion || h < processVersion {
-		return 0, fmt.Errorf("the host offers process protocol versions %d-%d; this module's sdk %s speaks version %d: rebuild it with an sdk that matches the host",
-			l, h, Version, processVersion)
+	if l > processVersion || h < processMinVersion {
+		return 0, fmt.Errorf("the host offers process protocol versions %d-%d; this module's sdk %s speaks versions %d-%d: rebuild it with an sdk that matches the host",
+			l, h, Version, processMinVersion, processVersion)
 	}
-	return processVersion, nil
+	return min(h, processVersion), nil
 }
 
 // checkProcessEncoding checks that the host accepts CBOR ("" means it does).
@@ -214,10 +230,12 @@ const (
 	msgInit
 	msgCheck
 	msgClose
+	msgResult // version 2: the reply to one of the module's calls
+	msgError  // version 2: the same, an error
 )
 
-// request is one decoded message from the host. params and config alias the
-// frame.
+// request is one decoded message from the host. params, config and result
+// alias the frame.
 type request struct {
 	kind    int
 	kindStr string // for an unknown kind
@@ -227,6 +245,8 @@ type request struct {
 	params  []byte
 	config  []byte
 	timeout time.Duration
+	result  []byte // msgResult; nil for none
+	err     *Error // msgError
 }
 
 // frames are buffers for requests and replies.
@@ -252,6 +272,7 @@ const (
 	roleReading   = iota // reading requests
 	roleInline           // running a call inline
 	roleHandedOff        // its call took too long: another goroutine reads now
+	roleAwaiting         // its call waits for the host's reply to a call of its own, and reads meanwhile (process_call.go)
 )
 
 // reader is one goroutine's hold on the reader role.
@@ -279,64 +300,91 @@ func (r *reader) handOff() {
 func (r *reader) run() {
 	s := r.s
 	for {
-		bp, err := s.readFrame()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				// The host closed stdin: it is gone, or done with us.
-				s.closeHook()
-				s.end(0)
-				return
-			}
-			s.logf("%v", err)
-			s.end(1)
+		req, bp, run, stop := s.next(true)
+		if stop {
 			return
 		}
-		req, err := s.parse(*bp)
-		if err != nil {
-			s.logf("%v", err)
-			putFrame(bp)
-			s.end(1)
-			return
+		if !run {
+			continue
 		}
-		switch req.kind {
-		case msgCancel:
-			s.mu.Lock()
-			cancel := s.running[req.id]
-			s.mu.Unlock()
-			if cancel != nil {
-				cancel()
-			}
-			putFrame(bp)
-		case msgPing:
-			putFrame(bp)
-			s.reply(req.id, nil, nil)
-		case msgUnknown:
-			putFrame(bp)
-			if req.hasID {
-				s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module's sdk %s speaks process protocol version %d", req.kindStr, Version, processVersion))
-			}
-		case msgClose:
-			putFrame(bp)
-			err := s.closeHook()
-			s.reply(req.id, nil, err)
-			s.end(0)
-			return
-		default: // a call, init or check
-			if s.in.Buffered() > 0 {
-				// More requests are waiting: run this one alongside.
-				s.dispatch(req, bp)
-				continue
-			}
-			r.role.Store(roleInline)
-			r.slow.Reset(handOffAfter)
-			s.handle(req)
-			r.slow.Stop()
-			putFrame(bp)
-			if !r.role.CompareAndSwap(roleInline, roleReading) {
-				return // handed off: another goroutine reads now
-			}
+		r.role.Store(roleInline)
+		r.slow.Reset(handOffAfter)
+		s.handle(req, r)
+		r.slow.Stop()
+		putFrame(bp)
+		if !r.role.CompareAndSwap(roleInline, roleReading) {
+			return // handed off: another goroutine reads now
 		}
 	}
+}
+
+// next reads the next request and serves it, but for a call, init or check
+// that the reading goroutine may run itself (mayRun, and no other request
+// is waiting to be read): that one it returns, with its frame, and run set.
+// stop reports that serving has ended.
+func (s *processServer) next(mayRun bool) (req request, bp *[]byte, run, stop bool) {
+	bp, err := s.readFrame()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			// The host closed stdin: it is gone, or done with us.
+			s.closeHook()
+			s.end(0)
+			return request{}, nil, false, true
+		}
+		s.logf("%v", err)
+		s.end(1)
+		return request{}, nil, false, true
+	}
+	req, err = s.parse(*bp)
+	if err != nil {
+		s.logf("%v", err)
+		putFrame(bp)
+		s.end(1)
+		return request{}, nil, false, true
+	}
+	switch req.kind {
+	case msgCancel:
+		s.mu.Lock()
+		cancel := s.running[req.id]
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		putFrame(bp)
+	case msgPing:
+		putFrame(bp)
+		s.reply(req.id, nil, nil)
+	case msgResult, msgError:
+		if s.version >= 2 {
+			s.deliver(req, bp) // the reply to a call of the module's: bp goes with it
+			break
+		}
+		putFrame(bp)
+		if req.hasID {
+			s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host", req.kindStr, s.version))
+		}
+	case msgUnknown:
+		putFrame(bp)
+		if req.hasID {
+			s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host (its sdk %s speaks versions %d-%d)",
+				req.kindStr, s.version, Version, processMinVersion, processVersion))
+		}
+	case msgClose:
+		putFrame(bp)
+		err := s.closeHook()
+		s.reply(req.id, nil, err)
+		s.end(0)
+		return request{}, nil, false, true
+	default: // a call, init or check
+		if !mayRun || s.in.Buffered() > 0 {
+			// Run it alongside: more requests are waiting, or this
+			// goroutine waits for something else.
+			s.dispatch(req, bp)
+			break
+		}
+		return req, bp, true, false
+	}
+	return request{}, nil, false, false
 }
 
 // job is a request for a worker.
@@ -360,7 +408,7 @@ func (s *processServer) dispatch(req request, bp *[]byte) {
 
 func (s *processServer) worker(j job) {
 	for {
-		s.handle(j.req)
+		s.handle(j.req, nil)
 		putFrame(j.bp)
 		if s.idle.Add(1) > maxIdleWorkers {
 			s.idle.Add(-1)
@@ -432,6 +480,10 @@ func (s *processServer) parse(b []byte) (request, error) {
 				req.kind = msgCheck
 			case "close":
 				req.kind = msgClose
+			case "result":
+				req.kind, req.kindStr = msgResult, "result"
+			case "error":
+				req.kind, req.kindStr = msgError, "error"
 			default:
 				req.kind, req.kindStr = msgUnknown, string(t)
 			}
@@ -449,15 +501,22 @@ func (s *processServer) parse(b []byte) (request, error) {
 			if req.method, ok = s.names[string(m)]; !ok {
 				req.method = string(m)
 			}
-		case "params", "config":
+		case "params", "config", "result":
 			start := d.Offset()
 			if err := d.Skip(); err != nil {
 				return bad(err)
 			}
-			if string(key) == "params" {
+			switch string(key) {
+			case "params":
 				req.params = b[start:d.Offset()]
-			} else {
+			case "config":
 				req.config = b[start:d.Offset()]
+			default:
+				req.result = b[start:d.Offset()]
+			}
+		case "error":
+			if req.err, err = parseHostError(d); err != nil {
+				return bad(err)
 			}
 		case "timeout_us":
 			us, err := d.ReadInt()
@@ -484,24 +543,33 @@ func (s *processServer) parse(b []byte) (request, error) {
 	if req.kind != msgUnknown && !req.hasID {
 		return bad(errors.New(`no "id"`))
 	}
+	if req.kind == msgError && req.err == nil {
+		return bad(errors.New(`an "error" message without "error"`))
+	}
 	return req, nil
 }
 
-// handle runs a call, an init or a check, and replies.
-func (s *processServer) handle(req request) {
+// handle runs a call, an init or a check, and replies. r is the reader
+// that runs it inline, or nil.
+func (s *processServer) handle(req request, r *reader) {
 	// Not derived from a cancelable context of the server's: that would
 	// cost an entry in its set of children on every call, under a lock all
 	// calls share. end cancels what runs through s.running instead.
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if req.timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), req.timeout)
+		ctx, cancel = context.WithTimeout(s.base, req.timeout)
 	} else {
-		ctx, cancel = context.WithCancel(context.Background())
+		ctx, cancel = context.WithCancel(s.base)
 	}
 	s.mu.Lock()
 	s.running[req.id] = cancel
 	s.mu.Unlock()
+	if s.calls != nil {
+		// Call, in the method or hook, reaches other modules through the
+		// host, on behalf of this request.
+		ctx = withRequestHost(ctx, s.requestHost(ctx, req.id, r))
+	}
 
 	var result []byte
 	var err error
@@ -601,12 +669,19 @@ func (s *processServer) reply(id int64, result []byte, err error) {
 		}
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	s.wmu.Lock()
-	_, werr := s.out.Write(b)
-	s.wmu.Unlock()
+	s.write(b)
 	*bp = b
 	putFrame(bp)
-	if werr != nil { // the host is gone
+}
+
+// write writes a whole frame. An error means that the host is gone: the
+// server ends.
+func (s *processServer) write(frame []byte) error {
+	s.wmu.Lock()
+	_, err := s.out.Write(frame)
+	s.wmu.Unlock()
+	if err != nil {
 		s.end(1)
 	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -195,7 +196,7 @@ func TestProcessHelloRefusals(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"newer host", adder(), map[string]string{processVersionsEnv: "2-3"}, "offers process protocol versions 2-3"},
+		{"newer host", adder(), map[string]string{processVersionsEnv: "3-4"}, "offers process protocol versions 3-4; this module's sdk " + Version + " speaks versions 1-2"},
 		{"bad offer", adder(), map[string]string{processVersionsEnv: "x"}, "not a version range"},
 		{"json only", adder(), map[string]string{processEncodingsEnv: "json"}, "a Go module speaks cbor"},
 		{"invalid module", New("Bad Name", "1"), procEnv, "module name"},
@@ -411,7 +412,7 @@ func TestProcessBurst(t *testing.T) {
 }
 
 func TestPickProcessVersion(t *testing.T) {
-	for offer, want := range map[string]int{"": 1, "1": 1, "1-1": 1, "1-5": 1, " 1 - 2 ": 1, "0-1": 0, "2": 0, "2-3": 0, "3-1": 0, "a-b": 0} {
+	for offer, want := range map[string]int{"": 1, "1": 1, "1-1": 1, "1-5": 2, " 1 - 2 ": 2, "0-1": 0, "2": 2, "2-3": 2, "3": 0, "3-4": 0, "3-1": 0, "a-b": 0, "0": 0} {
 		got, err := pickProcessVersion(offer)
 		if want == 0 && err == nil || want != 0 && (err != nil || got != want) {
 			t.Errorf("pickProcessVersion(%q) = %d, %v; want %d", offer, got, err, want)
@@ -427,6 +428,8 @@ func FuzzProcessRequest(f *testing.F) {
 		{"t": "init", "id": int64(2), "config": nil},
 		{"t": "cancel", "id": int64(1)},
 		{"t": "what", "x": []any{1.5, "y"}},
+		{"t": "result", "id": int64(3), "result": map[string]any{"sum": int64(3)}},
+		{"t": "error", "id": int64(4), "error": map[string]any{"code": "call_depth", "message": "a → b"}},
 	} {
 		f.Add(mustCBOR(f, v))
 	}
@@ -444,6 +447,14 @@ func FuzzProcessRequest(f *testing.F) {
 				t.Fatalf("params that do not decode: %v", err)
 			}
 		}
+		if req.result != nil {
+			if _, err := cbor.Unmarshal(req.result); err != nil {
+				t.Fatalf("a result that does not decode: %v", err)
+			}
+		}
+		if req.kind == msgError && (req.err == nil || req.err.Code == "") {
+			t.Fatalf("an error reply without its error: %+v", req)
+		}
 	})
 }
 
@@ -459,5 +470,237 @@ func TestProcessResultTooBig(t *testing.T) {
 	r := h.recv()
 	if e, _ := r["error"].(map[string]any); e["code"] != "module_error" || !strings.Contains(e["message"].(string), "frame limit") {
 		t.Errorf("reply = %v", r)
+	}
+}
+
+var procEnv2 = map[string]string{processVersionsEnv: "1-2", processEncodingsEnv: "cbor,json"}
+
+// relayModule calls other modules through Call: relay calls what its
+// params say and returns the result (or the error) as it is.
+func relayModule(events chan<- string) *Module {
+	return New("relay", "1.0.0").
+		Requires("callee", "^1").
+		Handle("relay", func(ctx context.Context, p map[string]any) (map[string]any, error) {
+			if ms, _ := Int(p, "timeout_ms"); ms > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+				defer cancel()
+			}
+			target, _ := String(p, "target")
+			method, _ := String(p, "method")
+			params, _ := p["params"].(map[string]any)
+			return Call(ctx, target, method, params)
+		}).
+		Handle("add", func(_ context.Context, p map[string]any) (map[string]any, error) {
+			a, _ := Int(p, "a")
+			b, _ := Int(p, "b")
+			return map[string]any{"sum": a + b}, nil
+		}).
+		OnInit(func(ctx context.Context, _ map[string]any) error {
+			out, err := Call(ctx, "callee", "hello", nil)
+			if err != nil {
+				return err
+			}
+			events <- "init got " + out["hi"].(string)
+			return nil
+		})
+}
+
+// TestProcessHostCall: a method's Call goes to the host tagged with the
+// request it runs for; the host's result comes back to the method.
+func TestProcessHostCall(t *testing.T) {
+	h := startProc(t, relayModule(nil), procEnv2)
+	if hl := h.hello(); hl.Version != 2 {
+		t.Fatalf("hello = %+v, want version 2", hl)
+	}
+	h.send(map[string]any{"t": "call", "id": int64(7), "method": "relay", "timeout_us": int64(5e6),
+		"params": map[string]any{"target": "callee", "method": "add", "params": map[string]any{"a": int64(1), "b": int64(2)}}})
+	c := h.recv()
+	want := map[string]any{"t": "call", "id": c["id"], "parent": int64(7), "target": "callee", "method": "add",
+		"params": map[string]any{"a": int64(1), "b": int64(2)}}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("the child's call = %v, want %v (no timeout_us: the request's deadline is the host's already)", c, want)
+	}
+	if id, _ := c["id"].(int64); id <= 0 {
+		t.Fatalf("the call's id is %v", c["id"])
+	}
+	// Another request is served while the call waits (the call ran on the
+	// reader's goroutine: it handed the role on).
+	h.send(map[string]any{"t": "call", "id": int64(8), "method": "add", "params": map[string]any{"a": int64(20), "b": int64(22)}})
+	if r := h.recv(); r["id"] != int64(8) || r["result"].(map[string]any)["sum"] != int64(42) {
+		t.Fatalf("request 8 while call %v waits: %v", c["id"], r)
+	}
+	h.send(map[string]any{"t": "ping", "id": int64(11)})
+	if r := h.recv(); r["id"] != int64(11) || r["t"] != "result" {
+		t.Fatalf("ping while call %v waits: %v", c["id"], r)
+	}
+	h.send(map[string]any{"t": "result", "id": c["id"], "result": map[string]any{"sum": int64(3), "b": []byte{1}}})
+	r := h.recv()
+	if r["id"] != int64(7) || !reflect.DeepEqual(r["result"], map[string]any{"sum": int64(3), "b": []byte{1}}) {
+		t.Fatalf("relay = %v", r)
+	}
+
+	// An error keeps its code and message.
+	h.send(map[string]any{"t": "call", "id": int64(9), "method": "relay", "params": map[string]any{"target": "callee", "method": "deep"}})
+	c = h.recv()
+	if c["t"] != "call" || c["parent"] != int64(9) || !reflect.DeepEqual(c["params"], map[string]any{}) {
+		t.Fatalf("the child's call = %v", c)
+	}
+	h.send(map[string]any{"t": "error", "id": c["id"], "error": map[string]any{"code": "call_depth", "message": "relay → relay → relay"}})
+	r = h.recv()
+	if e, _ := r["error"].(map[string]any); r["id"] != int64(9) || e["code"] != "call_depth" || e["message"] != "relay → relay → relay" {
+		t.Fatalf("relay of an error = %v", r)
+	}
+	// A result of null, or none, is an empty map.
+	h.send(map[string]any{"t": "call", "id": int64(10), "method": "relay", "params": map[string]any{"target": "callee", "method": "m"}})
+	c = h.recv()
+	h.send(map[string]any{"t": "result", "id": c["id"], "result": nil})
+	if r = h.recv(); r["id"] != int64(10) || !reflect.DeepEqual(r["result"], map[string]any{}) {
+		t.Fatalf("relay of a null result = %v", r)
+	}
+	// Params outside the value model never leave the child.
+	m := New("bad", "1.0.0").Requires("callee", "^1").Handle("bad", func(ctx context.Context, _ map[string]any) (map[string]any, error) {
+		return Call(ctx, "callee", "m", map[string]any{"ch": make(chan int)})
+	})
+	h2 := startProc(t, m, procEnv2)
+	h2.hello()
+	h2.send(map[string]any{"t": "call", "id": int64(1), "method": "bad", "params": map[string]any{}})
+	if r := h2.recv(); r["t"] != "error" || !strings.Contains(r["error"].(map[string]any)["message"].(string), "calling callee.m: params.ch") {
+		t.Fatalf("a call with bad params = %v", r)
+	}
+}
+
+// TestProcessHostCallInit: Call works in OnInit, on behalf of the init.
+func TestProcessHostCallInit(t *testing.T) {
+	events := make(chan string, 1)
+	h := startProc(t, relayModule(events), procEnv2)
+	h.hello()
+	h.send(map[string]any{"t": "init", "id": int64(3), "config": nil})
+	c := h.recv()
+	if c["t"] != "call" || c["parent"] != int64(3) || c["method"] != "hello" {
+		t.Fatalf("the init's call = %v", c)
+	}
+	h.send(map[string]any{"t": "result", "id": c["id"], "result": map[string]any{"hi": "there"}})
+	if r := h.recv(); r["id"] != int64(3) || r["t"] != "result" {
+		t.Fatalf("init = %v", r)
+	}
+	if e := <-events; e != "init got there" {
+		t.Errorf("OnInit saw %q", e)
+	}
+}
+
+// TestProcessHostCallCancel: a call whose context ends is cancelled with
+// the host; its late reply is dropped. The method's own deadline goes along
+// as timeout_us.
+func TestProcessHostCallCancel(t *testing.T) {
+	h := startProc(t, relayModule(nil), procEnv2)
+	h.hello()
+	// recv2 reads the cancel of the child's call and the error reply to
+	// the host's request, in either order (their ids are in different
+	// spaces: they may be equal).
+	// A host answers a cancel at once (the child may be blocked reading
+	// until it does).
+	recv2 := func(call, req int64) {
+		t.Helper()
+		var cancelled, failed bool
+		for i := 0; i < 2; i++ {
+			switch r := h.recv(); {
+			case r["t"] == "cancel" && r["id"] == call:
+				cancelled = true
+				h.send(map[string]any{"t": "error", "id": call, "error": map[string]any{"code": "timeout", "message": "cancelled"}})
+			case r["t"] == "error" && r["id"] == req && r["error"].(map[string]any)["code"] == "timeout":
+				failed = true
+			default:
+				t.Fatalf("unexpected %v", r)
+			}
+		}
+		if !cancelled || !failed {
+			t.Fatalf("cancelled %v, failed %v", cancelled, failed)
+		}
+	}
+	// The host cancels the request: its call ends, and is cancelled.
+	h.send(map[string]any{"t": "call", "id": int64(100), "method": "relay", "params": map[string]any{"target": "callee", "method": "slow"}})
+	c := h.recv()
+	h.send(map[string]any{"t": "cancel", "id": int64(100)})
+	recv2(c["id"].(int64), 100)
+	// A reply to a call the module no longer waits for is dropped, and
+	// the child serves on.
+	h.send(map[string]any{"t": "result", "id": c["id"], "result": map[string]any{}})
+	h.send(map[string]any{"t": "error", "id": int64(12345), "error": map[string]any{"code": "timeout", "message": "x"}})
+
+	// The method's own, nearer, deadline.
+	start := time.Now()
+	h.send(map[string]any{"t": "call", "id": int64(200), "method": "relay", "timeout_us": int64(10e6),
+		"params": map[string]any{"target": "callee", "method": "slow", "timeout_ms": int64(100)}})
+	c = h.recv()
+	if us, _ := c["timeout_us"].(int64); us <= 0 || us > 100e3 {
+		t.Errorf("timeout_us = %v, want at most 100ms", c["timeout_us"])
+	}
+	recv2(c["id"].(int64), 200)
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("the call ended after %v, before its deadline", d)
+	}
+	h.send(map[string]any{"t": "call", "id": int64(300), "method": "add", "params": map[string]any{"a": int64(1), "b": int64(1)}})
+	if r := h.recv(); r["id"] != int64(300) {
+		t.Errorf("after dropped replies: %v", r)
+	}
+}
+
+// TestProcessHostCallUndeclared: a module that declared no requirements
+// is told so by its sdk, without asking the host.
+func TestProcessHostCallUndeclared(t *testing.T) {
+	m := New("lonely", "1.0.0").Handle("relay", func(ctx context.Context, _ map[string]any) (map[string]any, error) {
+		return Call(ctx, "callee", "m", nil)
+	})
+	h := startProc(t, m, procEnv2)
+	h.hello()
+	h.send(map[string]any{"t": "call", "id": int64(1), "method": "relay", "params": map[string]any{}})
+	r := h.recv()
+	if e, _ := r["error"].(map[string]any); e["code"] != "undeclared" ||
+		e["message"] != "calling callee.m: module lonely@1.0.0 declared no requirements: declare the modules it calls with Requires (or RequiresCapability)" {
+		t.Errorf("Call without requirements = %v", r)
+	}
+}
+
+// TestProcessHostCallV1: with a host of version 1, Call says why it cannot.
+func TestProcessHostCallV1(t *testing.T) {
+	h := startProc(t, relayModule(nil), procEnv)
+	if hl := h.hello(); hl.Version != 1 {
+		t.Fatalf("hello = %+v", hl)
+	}
+	h.send(map[string]any{"t": "call", "id": int64(1), "method": "relay", "params": map[string]any{"target": "callee", "method": "add"}})
+	r := h.recv()
+	if e, _ := r["error"].(map[string]any); e["code"] != "incompatible" || !strings.Contains(e["message"].(string), "version 1, which has no calls to other modules") {
+		t.Errorf("Call under version 1 = %v", r)
+	}
+	// A result message is an unknown request in version 1.
+	h.send(map[string]any{"t": "result", "id": int64(2)})
+	if r := h.recv(); r["id"] != int64(2) || r["error"].(map[string]any)["code"] != "internal" {
+		t.Errorf("a result message under version 1 = %v", r)
+	}
+}
+
+// TestProcessHostCallRecursion: calls on behalf of calls on behalf of
+// calls, each waiting for the host, all in one child at once.
+func TestProcessHostCallRecursion(t *testing.T) {
+	h := startProc(t, relayModule(nil), procEnv2)
+	h.hello()
+	const depth = 20
+	// Request k relays to the host; the host answers the call of request
+	// k with request k+1, and so on.
+	var calls []int64
+	for k := int64(1); k <= depth; k++ {
+		h.send(map[string]any{"t": "call", "id": k, "method": "relay", "params": map[string]any{"target": "relay", "method": "relay"}})
+		c := h.recv()
+		if c["t"] != "call" || c["parent"] != k {
+			t.Fatalf("request %d: %v", k, c)
+		}
+		calls = append(calls, c["id"].(int64))
+	}
+	for k := depth; k >= 1; k-- {
+		h.send(map[string]any{"t": "result", "id": calls[k-1], "result": map[string]any{"k": int64(k)}})
+		if r := h.recv(); r["id"] != int64(k) || r["result"].(map[string]any)["k"] != int64(k) {
+			t.Fatalf("request %d: %v", k, r)
+		}
 	}
 }

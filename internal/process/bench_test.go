@@ -15,10 +15,11 @@ import (
 
 	"github.com/hotmod/hotmod/internal/build"
 	"github.com/hotmod/hotmod/internal/plugintest"
+	"github.com/hotmod/hotmod/sdk"
 )
 
 // adderGo is the module the benchmarks call: {"a":1,"b":2} → {"sum":3},
-// typed and dynamic.
+// typed and dynamic, and through the host (relay_add calls calc.add).
 const adderGo = `package main
 
 import (
@@ -37,7 +38,11 @@ type Out struct {
 }
 
 var Module = sdk.New("adder", "1.0.0").
+	Requires("calc", "^1").
 	Method(sdk.Func("add", func(_ context.Context, in In) (Out, error) { return Out{Sum: in.A + in.B}, nil })).
+	Handle("relay_add", func(ctx context.Context, p map[string]any) (map[string]any, error) {
+		return sdk.Call(ctx, "calc", "add", p)
+	}).
 	Handle("add_map", func(_ context.Context, p map[string]any) (map[string]any, error) {
 		a, _ := sdk.Int(p, "a")
 		b, _ := sdk.Int(p, "b")
@@ -109,6 +114,28 @@ func BenchmarkCall(b *testing.B) {
 func BenchmarkCallMap(b *testing.B) {
 	cfg, _ := testConfig(b)
 	benchCalls(b, load(b, cfg, adder(b)), "add_map")
+}
+
+// BenchmarkNestedCall: a call whose method calls another module through
+// the host (child → host → a Go function → child): two round trips on the
+// same pipes, and the host's call on a goroutine of its own.
+func BenchmarkNestedCall(b *testing.B) {
+	cfg, _ := testConfig(b)
+	inst := load(b, cfg, adder(b))
+	calc := hostFunc(func(_ context.Context, _, _ string, p map[string]any) (map[string]any, error) {
+		return map[string]any{"sum": p["a"].(int64) + p["b"].(int64)}, nil
+	})
+	if err := inst.Init(sdk.WithHost(context.Background(), calc), nil); err != nil {
+		b.Fatal(err)
+	}
+	benchCalls(b, inst, "relay_add")
+}
+
+// hostFunc is an sdk.Host that is a function.
+type hostFunc func(ctx context.Context, target, method string, params map[string]any) (map[string]any, error)
+
+func (f hostFunc) Invoke(ctx context.Context, target, method string, params map[string]any) (map[string]any, error) {
+	return f(ctx, target, method, params)
 }
 
 // BenchmarkCallDeadline: the same with a context deadline (a timer, and

@@ -26,7 +26,7 @@ type child struct {
 	label atomic.Pointer[string] // "greeter@1.0.0", or the artifact's name before the handshake
 	cmd   *exec.Cmd
 	pid   int
-	codec codec
+	codec codec // at the protocol version the child picked
 
 	stdout *os.File
 	in     *bufio.Reader
@@ -41,7 +41,8 @@ type child struct {
 
 	mu      sync.Mutex
 	pending map[int64]*call
-	reading bool // a goroutine holds the reader role
+	nested  map[int64]*nestedCall // the child's calls to other modules in flight, by its id (see nested.go)
+	reading bool                  // a goroutine holds the reader role
 	// deadlineSet: stdout has a read deadline (owned by the reader role)
 	deadlineSet bool
 	adopted     bool   // the handshake is done and an instance owns the child
@@ -63,11 +64,14 @@ type child struct {
 type call struct {
 	ch     chan struct{} // 1-buffered; signalled, under child.mu, when state changes
 	state  int           // guarded by child.mu
-	rep    reply
+	rep    message
 	err    error
 	id     int64
 	ping   bool // a heartbeat or close: not counted in inflight, never cancelled in the child
 	method string
+	// ctx is the caller's context (of a call, init or check): the child's
+	// calls to other modules on behalf of this request run within it.
+	ctx context.Context
 }
 
 // The states of a call.
@@ -91,7 +95,7 @@ func (cl *call) signal() {
 }
 
 // result returns a done call's outcome and recycles it.
-func (cl *call) result() (reply, error) {
+func (cl *call) result() (message, error) {
 	rep, err := cl.rep, cl.err
 	select {
 	case <-cl.ch:
@@ -124,7 +128,7 @@ type hello struct {
 // startChild starts a child process and completes its handshake. The child
 // is not adopted yet: nothing reads its replies until adopt.
 func startChild(ctx context.Context, l *Loader, sp *spec, label string) (*child, sdk.Manifest, error) {
-	c := &child{spec: sp, pending: map[int64]*call{}, exited: make(chan struct{}), done: make(chan struct{})}
+	c := &child{spec: sp, pending: map[int64]*call{}, nested: map[int64]*nestedCall{}, exited: make(chan struct{}), done: make(chan struct{})}
 	c.label.Store(&label)
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -230,7 +234,7 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 	if err != nil {
 		return sdk.Manifest{}, fmt.Errorf("its %v", err)
 	}
-	c.codec = codecFor(h.Encoding)
+	c.codec = codecFor(h.Encoding, h.Version)
 	label := man.Name + "@" + man.Version
 	c.label.Store(&label)
 	return man, nil
@@ -353,7 +357,7 @@ func (c *child) exitStatus(wait time.Duration) string {
 // whatever an exited child left in the pipe.
 
 // await waits for cl's reply, reading replies itself when it may.
-func (c *child) await(ctx context.Context, cl *call) (reply, error) {
+func (c *child) await(ctx context.Context, cl *call) (message, error) {
 	c.mu.Lock()
 	if cl.state == callDone {
 		c.mu.Unlock()
@@ -386,14 +390,14 @@ func (c *child) await(ctx context.Context, cl *call) (reply, error) {
 		}
 		cl.state = callAbandoned
 		c.mu.Unlock()
-		return reply{}, c.abandon(ctx, cl)
+		return message{}, c.abandon(ctx, cl)
 	}
 }
 
 // lead holds the reader role: it reads replies until own's has come (own
 // nil: until no reply is due that no caller waits for), then passes the
 // role on. ctx is own's; when it ends, own is abandoned.
-func (c *child) lead(ctx context.Context, own *call) (reply, error) {
+func (c *child) lead(ctx context.Context, own *call) (message, error) {
 	var deadline time.Time
 	if ctx.Done() != nil {
 		deadline, _ = ctx.Deadline()
@@ -415,9 +419,9 @@ func (c *child) lead(ctx context.Context, own *call) (reply, error) {
 			own.state = callAbandoned
 			c.mu.Unlock()
 			c.stepDown()
-			return reply{}, c.abandon(ctx, own)
+			return message{}, c.abandon(ctx, own)
 		}
-		rep, err := c.codec.readReply(c.in)
+		rep, err := c.codec.readMessage(c.in)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if ctx.Err() == nil {
@@ -430,14 +434,14 @@ func (c *child) lead(ctx context.Context, own *call) (reply, error) {
 			c.finish(err)
 			c.stepDown()
 			if own == nil {
-				return reply{}, nil
+				return message{}, nil
 			}
 			return own.result() // finish failed it
 		}
 		if !c.deliver(rep, own) {
 			c.stepDown()
 			if own == nil {
-				return reply{}, nil
+				return message{}, nil
 			}
 			return own.result()
 		}
@@ -451,7 +455,7 @@ func (c *child) lead(ctx context.Context, own *call) (reply, error) {
 			}
 		} else if c.backgroundDone() {
 			c.stepDown()
-			return reply{}, nil
+			return message{}, nil
 		}
 	}
 }
@@ -460,10 +464,15 @@ func (c *child) lead(ctx context.Context, own *call) (reply, error) {
 // come late, to a later leader, which then restores its own deadline.)
 func (c *child) interrupt() { c.stdout.SetReadDeadline(time.Unix(1, 0)) }
 
-// deliver hands a reply to its call. A reply no call waits for is a
-// protocol error: deliver finishes the child and reports false.
-func (c *child) deliver(rep reply, own *call) bool {
+// deliver hands a reply to its call, and a child's own call or cancel to
+// childCalled. A reply no call waits for is a protocol error: deliver
+// finishes the child and reports false. A call whose reply comes ends the
+// child's calls to other modules made for it.
+func (c *child) deliver(rep message, own *call) bool {
 	c.received.Add(1)
+	if rep.call != nil {
+		return c.childCalled(rep)
+	}
 	c.mu.Lock()
 	cl := c.pending[rep.id]
 	if cl == nil {
@@ -481,7 +490,14 @@ func (c *child) deliver(rep reply, own *call) bool {
 			cl.signal()
 		}
 	}
+	var orphans []context.CancelFunc
+	if len(c.nested) > 0 {
+		orphans = c.nestedOf(rep.id)
+	}
 	c.mu.Unlock()
+	for _, cancel := range orphans {
+		cancel() // the request ended: so do the calls made for it
+	}
 	return true
 }
 
@@ -589,8 +605,12 @@ func (c *child) fail(cause error) {
 		cl.signal()
 	}
 	c.inflight.Store(0)
+	orphans := c.nestedOf(-1)
 	inst := c.inst
 	c.mu.Unlock()
+	for _, cancel := range orphans {
+		cancel()
+	}
 	close(c.done)
 	c.w.close()
 	if inst != nil {
@@ -601,9 +621,12 @@ func (c *child) fail(cause error) {
 // roundTrip sends req and waits for its reply, or for ctx to end: then a
 // call is cancelled in the child, and the child is killed if it does not
 // answer within the grace period.
-func (c *child) roundTrip(ctx context.Context, req request, ping bool) (reply, error) {
+func (c *child) roundTrip(ctx context.Context, req request, ping bool) (message, error) {
 	cl := getCall()
 	cl.ping, cl.method = ping, req.method
+	if !ping {
+		cl.ctx = ctx
+	}
 	bp := bufs.Get().(*[]byte)
 	req.id = c.nextID.Add(1)
 	cl.id = req.id
@@ -611,14 +634,14 @@ func (c *child) roundTrip(ctx context.Context, req request, ping bool) (reply, e
 	if err != nil {
 		bufs.Put(bp)
 		cl.result()
-		return reply{}, err
+		return message{}, err
 	}
 	c.mu.Lock()
 	if c.gone != nil {
 		c.mu.Unlock()
 		bufs.Put(bp)
 		cl.result()
-		return reply{}, errNotSent
+		return message{}, errNotSent
 	}
 	c.pending[req.id] = cl
 	if !ping {
@@ -642,7 +665,7 @@ func (c *child) roundTrip(ctx context.Context, req request, ping bool) (reply, e
 			c.mu.Unlock()
 			cl.result()
 			if errors.Is(err, errStalled) {
-				return reply{}, &sdk.Error{Code: sdk.CodeTimeout, Message: fmt.Sprintf("%s: %v", c.name(), err)}
+				return message{}, &sdk.Error{Code: sdk.CodeTimeout, Message: fmt.Sprintf("%s: %v", c.name(), err)}
 			}
 			// Its stdin is closed: the child is dead or dying (or broken:
 			// then it is killed, without a reason that would hide why it
@@ -652,9 +675,9 @@ func (c *child) roundTrip(ctx context.Context, req request, ping bool) (reply, e
 			select {
 			case <-c.done:
 			case <-ctx.Done():
-				return reply{}, &sdk.Error{Code: sdk.CodeTimeout, Message: fmt.Sprintf("%s.%s: %v while its process was being replaced", c.name(), req.method, ctx.Err())}
+				return message{}, &sdk.Error{Code: sdk.CodeTimeout, Message: fmt.Sprintf("%s.%s: %v while its process was being replaced", c.name(), req.method, ctx.Err())}
 			}
-			return reply{}, errNotSent
+			return message{}, errNotSent
 		}
 		c.mu.Unlock() // the child failed meanwhile, and so did the call
 	}

@@ -25,6 +25,13 @@
 //     group of its own, exits when its stdin ends, and on Linux is killed by
 //     the kernel when the host dies (Pdeathsig).
 //
+// A module's methods may call other modules (sdk.Call; protocol version 2):
+// the child sends the call tagged with the request it runs for, and the host
+// makes it through the sdk.Host that Instance.Init's context carried (the
+// registry's handle), within that request's context, on a goroutine of its
+// own, and sends the reply back (nested.go). Config.MaxNestedCalls bounds
+// such calls in flight per child.
+//
 // The children's stderr goes to Config.Logger, line by line, with the
 // module's name.
 //

@@ -25,9 +25,13 @@ import (
 // runChild instead of the tests. Modes:
 //
 //	helper     sdk.Main(helperModule): a module whose methods misbehave on request
+//	caller     helper, declaring that it calls "callee" and "helper"
+//	helper-v1  helper, speaking protocol version 1 whatever the host offers
+//	jsonv2     a single-threaded child that speaks version 2 in JSON by hand
+//	           (nested_test.go)
 //	silent     never writes its hello
 //	babble     writes "hello world" instead of its hello
-//	version2   picks protocol version 2
+//	version3   picks protocol version 3
 //	refuse     answers the hello with an error
 //	exit       writes to stderr and exits with status 3 at once
 //	host       a host: loads the launch file HOTMOD_TEST_LAUNCH, prints its
@@ -56,7 +60,10 @@ func TestMain(m *testing.M) {
 
 func runChild(mode string) {
 	switch mode {
-	case "helper":
+	case "helper", "caller", "helper-v1":
+		if mode == "helper-v1" {
+			os.Setenv(envVersions, "1-1") // as a module built with an sdk of version 1 would
+		}
 		if d, err := time.ParseDuration(os.Getenv("HOTMOD_TEST_EXIT_AFTER")); err == nil {
 			go func() {
 				time.Sleep(d)
@@ -65,6 +72,9 @@ func runChild(mode string) {
 			}()
 		}
 		m := helperModule()
+		if mode == "caller" {
+			m.Requires("callee", "^1").Requires("helper", "^1")
+		}
 		// HOTMOD_TEST_CPUPROFILE=file profiles the child, for tuning the
 		// sdk's side (written when the module is closed).
 		if p := os.Getenv("HOTMOD_TEST_CPUPROFILE"); p != "" {
@@ -78,8 +88,10 @@ func runChild(mode string) {
 	case "babble":
 		fmt.Println("hello world")
 		time.Sleep(time.Hour)
-	case "version2":
-		fmt.Println(`{"hotmod":"process","version":2,"encoding":"cbor","manifest":{}}`)
+	case "jsonv2":
+		jsonChild()
+	case "version3":
+		fmt.Println(`{"hotmod":"process","version":3,"encoding":"cbor","manifest":{}}`)
 		time.Sleep(time.Hour)
 	case "refuse":
 		fmt.Println(`{"hotmod":"process","error":"this module needs a GPU"}`)
@@ -181,6 +193,37 @@ func helperModule() *sdk.Module {
 			defer mu.Unlock()
 			return map[string]any{"config": config}, nil
 		}).
+		// Calls to other modules, through the host (nested_test.go):
+		// relay calls what its params say; recurse calls helper.recurse
+		// n deep; fanout makes n calls to callee.slow at once.
+		Handle("relay", relay).
+		Handle("recurse", func(ctx context.Context, p map[string]any) (map[string]any, error) {
+			n, _ := sdk.Int(p, "n")
+			if n <= 0 {
+				return map[string]any{"depth": int64(0)}, nil
+			}
+			out, err := sdk.Call(ctx, "helper", "recurse", map[string]any{"n": n - 1})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"depth": out["depth"].(int64) + 1}, nil
+		}).
+		Handle("fanout", func(ctx context.Context, p map[string]any) (map[string]any, error) {
+			n, _ := sdk.Int(p, "n")
+			ms, _ := sdk.Int(p, "ms")
+			codes := make([]any, n)
+			var wg sync.WaitGroup
+			for k := range codes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := sdk.Call(ctx, "callee", "slow", map[string]any{"ms": ms})
+					codes[k] = string(sdk.CodeOf(err))
+				}()
+			}
+			wg.Wait()
+			return map[string]any{"codes": codes}, nil
+		}).
 		Handle("deadline", func(ctx context.Context, _ map[string]any) (map[string]any, error) {
 			d, ok := ctx.Deadline()
 			if !ok {
@@ -215,9 +258,35 @@ func helperModule() *sdk.Module {
 		})
 }
 
+// relay calls the module params.target names, through the host, and returns
+// what it returns. With timeout_ms, it gives the call a deadline of its own;
+// with cancel_ms, it cancels it after that long.
+func relay(ctx context.Context, p map[string]any) (map[string]any, error) {
+	if ms, _ := sdk.Int(p, "timeout_ms"); ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	if ms, _ := sdk.Int(p, "cancel_ms"); ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer time.AfterFunc(time.Duration(ms)*time.Millisecond, cancel).Stop()
+	}
+	target, _ := sdk.String(p, "target")
+	method, _ := sdk.String(p, "method")
+	params, _ := p["params"].(map[string]any)
+	return sdk.Call(ctx, target, method, params)
+}
+
 // launch writes a launch file that starts the test binary in mode, with
 // extra environment, and returns its path.
 func launch(t testing.TB, mode string, env ...string) string {
+	t.Helper()
+	return launchAs(t, mode, "cbor", env...)
+}
+
+// launchAs is launch with the encoding the launch file asks for.
+func launchAs(t testing.TB, mode, protocol string, env ...string) string {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -228,7 +297,7 @@ func launch(t testing.TB, mode string, env ...string) string {
 		k, v, _ := strings.Cut(kv, "=")
 		e[k] = v
 	}
-	data, err := json.Marshal(map[string]any{"command": exe, "args": []string{"-test.run=^$"}, "protocol": "cbor", "env": e})
+	data, err := json.Marshal(map[string]any{"command": exe, "args": []string{"-test.run=^$"}, "protocol": protocol, "env": e})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,3 +392,70 @@ func (v *logRecorderView) WithAttrs(as []slog.Attr) slog.Handler {
 	return &logRecorderView{v.r, append(append([]slog.Attr(nil), v.attrs...), as...)}
 }
 func (v *logRecorderView) WithGroup(string) slog.Handler { return v }
+
+// jsonChild is the jsonv2 mode: a module that speaks protocol version 2 in
+// JSON, one request at a time, as a script would. relay calls
+// params.target; stale does the same for a request that does not exist,
+// and returns the reply it got. It requires callee, unless
+// HOTMOD_TEST_NO_REQUIRES is set.
+func jsonChild() {
+	m := sdk.New("jsonkid", "1.0.0").Handle("relay", relay).Handle("stale", relay)
+	if os.Getenv("HOTMOD_TEST_NO_REQUIRES") == "" {
+		m.Requires("callee", "^1")
+	}
+	man := m.Manifest()
+	in, out := bufio.NewReader(os.Stdin), os.Stdout
+	send := func(v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		out.Write(append(b, '\n'))
+	}
+	read := func() map[string]any {
+		line, err := in.ReadBytes('\n')
+		if err != nil {
+			os.Exit(0)
+		}
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(line))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			panic(err)
+		}
+		return m
+	}
+	send(map[string]any{"hotmod": "process", "version": 2, "encoding": "json", "manifest": man})
+	next := 0
+	for {
+		m := read()
+		switch m["t"] {
+		case "call":
+			p, _ := m["params"].(map[string]any)
+			parent := m["id"]
+			if m["method"] == "stale" {
+				parent = 999999
+			}
+			next++
+			send(map[string]any{"t": "call", "id": next, "parent": parent, "target": p["target"], "method": p["method"], "params": p["params"]})
+			var r map[string]any
+			for r == nil || r["id"] != json.Number(fmt.Sprint(next)) {
+				r = read() // nothing else comes meanwhile in these tests
+			}
+			switch {
+			case m["method"] == "stale":
+				send(map[string]any{"t": "result", "id": m["id"], "result": map[string]any{"error": r["error"]}})
+			case r["t"] == "error":
+				send(map[string]any{"t": "error", "id": m["id"], "error": r["error"]})
+			default:
+				send(map[string]any{"t": "result", "id": m["id"], "result": r["result"]})
+			}
+		case "cancel":
+		case "close":
+			send(map[string]any{"t": "result", "id": m["id"]})
+			os.Exit(0)
+		default: // init, check, ping
+			send(map[string]any{"t": "result", "id": m["id"]})
+		}
+	}
+}

@@ -23,6 +23,7 @@ type Instance struct {
 	log      *slog.Logger
 	slots    []*slot
 	rr       atomic.Uint32
+	host     atomic.Pointer[sdk.Host] // the handle Init's context carried, for the children's calls to other modules
 
 	ctx    context.Context // ends at Close: stops restarts
 	cancel context.CancelFunc
@@ -207,7 +208,15 @@ func (i *Instance) children() []*child {
 
 // Init runs the module's OnInit hook with the host's configuration in
 // every child; restarted children run it again before they serve.
+//
+// The host handle ctx carries (sdk.WithHost; the registry passes one to a
+// module that declares requirements) is kept: the children's calls to
+// other modules (sdk.Call in their methods and hooks) go through it, each
+// within the context of the call it is made for.
 func (i *Instance) Init(ctx context.Context, config map[string]any) error {
+	if h := sdk.HostFrom(ctx); h != nil {
+		i.host.Store(&h)
+	}
 	i.mu.Lock()
 	i.config, i.inited = config, true
 	i.mu.Unlock()
@@ -217,6 +226,26 @@ func (i *Instance) Init(ctx context.Context, config map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// hostHandle returns the host handle Init's context carried, or nil.
+func (i *Instance) hostHandle() sdk.Host {
+	if p := i.host.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// noHost is the error of a call to another module made without a host
+// handle.
+func (i *Instance) noHost(target, method string) error {
+	if len(i.manifest.Requires) == 0 {
+		return sdk.Errorf(sdk.CodeUndeclared, "calling %s.%s: module %s@%s declared no requirements: "+
+			"declare the modules it calls with Requires (or RequiresCapability)", target, method, i.manifest.Name, i.manifest.Version)
+	}
+	return sdk.Errorf(sdk.CodeUndeclared, "calling %s.%s: module %s@%s has no host handle for calls to other modules "+
+		"(the registry passes one in Init's context; a program that loads process modules itself passes an sdk.Host to Instance.Init with sdk.WithHost)",
+		target, method, i.manifest.Name, i.manifest.Version)
 }
 
 // Check runs the module's OnCheck self-test in every child; restarted

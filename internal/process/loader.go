@@ -53,6 +53,11 @@ type Config struct {
 	// MaxCrashes within CrashWindow fail the version. Defaults 5 and 1m.
 	MaxCrashes  int
 	CrashWindow time.Duration
+	// MaxNestedCalls bounds the calls to other modules (sdk.Call in its
+	// methods) that one child may have in flight at once; each runs on a
+	// goroutine of the host's. Further calls fail at once with code
+	// overloaded. Default 1024.
+	MaxNestedCalls int
 	// Dir is where private copies of executables are written before they
 	// are started. On Linux they are unlinked at once and nothing stays
 	// there. Default <user cache dir>/hotmod/process.
@@ -82,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxCrashes <= 0 {
 		c.MaxCrashes = 5
+	}
+	if c.MaxNestedCalls <= 0 {
+		c.MaxNestedCalls = 1024
 	}
 	if c.CrashWindow <= 0 {
 		c.CrashWindow = time.Minute

@@ -94,7 +94,7 @@ func TestStartFailures(t *testing.T) {
 			[]string{"exit status 7", "stderr: boom"}},
 		{"silent", launch(t, "silent"), []string{"no handshake within 1s", "wrote nothing on stdout"}},
 		{"babbles", launch(t, "babble"), []string{`its first line on stdout is "hello world"`, "built with sdk.Main"}},
-		{"newer protocol", launch(t, "version2"), []string{"picked process protocol version 2; this host speaks 1-1"}},
+		{"newer protocol", launch(t, "version3"), []string{"picked process protocol version 3; this host speaks 1-2"}},
 		{"refuses", launch(t, "refuse"), []string{"it refused to start: this module needs a GPU"}},
 		{"not a program", write("text"+ExecutableExt, "just text\n", 0o755), []string{`not an executable (it starts "just tex")`}},
 		{"missing", filepath.Join(dir, "gone"+ExecutableExt), []string{"no such file"}},

@@ -70,31 +70,31 @@ func TestReplies(t *testing.T) {
 		name  string
 		cbor  []byte // a frame body
 		json  string // a line
-		want  reply
+		want  message
 		error string
 	}{
 		{"result", mustCBOR(map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3)}}),
 			`{"t":"result","id":7,"result":{"sum":3}}`,
-			reply{id: 7, result: map[string]any{"sum": int64(3)}}, ""},
-		{"no result", mustCBOR(map[string]any{"t": "result", "id": int64(1)}), `{"t":"result","id":1}`, reply{id: 1}, ""},
-		{"null result", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": nil}), `{"t":"result","id":1,"result":null}`, reply{id: 1}, ""},
+			message{id: 7, result: map[string]any{"sum": int64(3)}}, ""},
+		{"no result", mustCBOR(map[string]any{"t": "result", "id": int64(1)}), `{"t":"result","id":1}`, message{id: 1}, ""},
+		{"null result", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": nil}), `{"t":"result","id":1,"result":null}`, message{id: 1}, ""},
 		{"error", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}, "extra": int64(1)}),
 			`{"t":"error","id":2,"error":{"code":"bad_params","message":"no"},"extra":1}`,
-			reply{id: 2, err: &sdk.Error{Code: sdk.CodeBadParams, Message: "no"}}, ""},
+			message{id: 2, err: &sdk.Error{Code: sdk.CodeBadParams, Message: "no"}}, ""},
 		{"unknown code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "oops", "message": "no"}}),
 			`{"t":"error","id":2,"error":{"code":"oops","message":"no"}}`,
-			reply{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "oops: no"}}, ""},
+			message{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "oops: no"}}, ""},
 		{"no code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"message": "no"}}),
 			`{"t":"error","id":2,"error":{"message":"no"}}`,
-			reply{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "no"}}, ""},
-		{"unknown type", mustCBOR(map[string]any{"t": "log", "id": int64(1)}), `{"t":"log","id":1}`, reply{}, "unknown type"},
-		{"no type", mustCBOR(map[string]any{"id": int64(1)}), `{"id":1}`, reply{}, `without "t"`},
-		{"no id", mustCBOR(map[string]any{"t": "result"}), `{"t":"result"}`, reply{}, `without "id"`},
-		{"float id", mustCBOR(map[string]any{"t": "result", "id": 1.0}), `{"t":"result","id":1.0}`, reply{}, "integer"},
-		{"error without error", mustCBOR(map[string]any{"t": "error", "id": int64(1)}), `{"t":"error","id":1}`, reply{}, `without "error"`},
-		{"result not a map", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": []any{}}), `{"t":"result","id":1,"result":[]}`, reply{}, "not a"},
-		{"not a map", mustCBOR([]any{"t"}), `["t"]`, reply{}, "protocol error"},
-		{"trailing", append(mustCBOR(map[string]any{"t": "result", "id": int64(1)}), 0), `{"t":"result","id":1} 0`, reply{}, "protocol error"},
+			message{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "no"}}, ""},
+		{"unknown type", mustCBOR(map[string]any{"t": "log", "id": int64(1)}), `{"t":"log","id":1}`, message{}, "unknown type"},
+		{"no type", mustCBOR(map[string]any{"id": int64(1)}), `{"id":1}`, message{}, `without "t"`},
+		{"no id", mustCBOR(map[string]any{"t": "result"}), `{"t":"result"}`, message{}, `without "id"`},
+		{"float id", mustCBOR(map[string]any{"t": "result", "id": 1.0}), `{"t":"result","id":1.0}`, message{}, "integer"},
+		{"error without error", mustCBOR(map[string]any{"t": "error", "id": int64(1)}), `{"t":"error","id":1}`, message{}, `without "error"`},
+		{"result not a map", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": []any{}}), `{"t":"result","id":1,"result":[]}`, message{}, "not a"},
+		{"not a map", mustCBOR([]any{"t"}), `["t"]`, message{}, "protocol error"},
+		{"trailing", append(mustCBOR(map[string]any{"t": "result", "id": int64(1)}), 0), `{"t":"result","id":1} 0`, message{}, "protocol error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestReplies(t *testing.T) {
 				if enc == encJSON {
 					in = []byte(tt.json + "\n")
 				}
-				rep, err := codecFor(enc).readReply(bufio.NewReader(bytes.NewReader(in)))
+				rep, err := codecFor(enc, maxVersion).readMessage(bufio.NewReader(bytes.NewReader(in)))
 				if tt.error != "" {
 					var pe *protocolError
 					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.error) {
@@ -132,9 +132,9 @@ func TestFraming(t *testing.T) {
 		// A reader that hands out a few bytes at a time, and times out
 		// between them: reading resumes where it stopped.
 		r := bufio.NewReaderSize(&trickle{data: in}, 16)
-		c := codecFor(enc)
+		c := codecFor(enc, maxVersion)
 		for n := 0; n < 2; {
-			rep, err := c.readReply(r)
+			rep, err := c.readMessage(r)
 			if errors.Is(err, errTrickle) {
 				continue
 			}
@@ -143,9 +143,9 @@ func TestFraming(t *testing.T) {
 			}
 			n++
 		}
-		_, err := c.readReply(r)
+		_, err := c.readMessage(r)
 		if errors.Is(err, errTrickle) {
-			_, err = c.readReply(r)
+			_, err = c.readMessage(r)
 		}
 		if err != io.EOF {
 			t.Errorf("%s: at the end: %v", enc, err)
@@ -164,7 +164,7 @@ func TestFraming(t *testing.T) {
 		if name == "unfinished line" {
 			enc = encJSON
 		}
-		_, err := codecFor(enc).readReply(bufio.NewReader(bytes.NewReader(in)))
+		_, err := codecFor(enc, maxVersion).readMessage(bufio.NewReader(bytes.NewReader(in)))
 		var pe *protocolError
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: %v, want a protocol error", name, err)
@@ -195,7 +195,7 @@ func (r *trickle) Read(p []byte) (int, error) {
 
 func TestRequests(t *testing.T) {
 	req := request{kind: kindCall, id: 9, method: "add", params: map[string]any{"a": int64(1), "b": 2.0, "c": []byte{1}}, timeout: 1500 * time.Nanosecond}
-	b, err := codecFor(encCBOR).appendRequest(nil, req)
+	b, err := codecFor(encCBOR, maxVersion).appendRequest(nil, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestRequests(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(m, want) {
 		t.Errorf("cbor request = %#v, %v; want %#v", m, err, want)
 	}
-	b, err = codecFor(encJSON).appendRequest(nil, req)
+	b, err = codecFor(encJSON, maxVersion).appendRequest(nil, req)
 	if err != nil || b[len(b)-1] != '\n' || bytes.Count(b, []byte("\n")) != 1 {
 		t.Fatalf("json request %q, %v", b, err)
 	}
@@ -217,11 +217,11 @@ func TestRequests(t *testing.T) {
 		t.Errorf("json request = %#v, %v; want %#v", m, err, want)
 	}
 	for _, enc := range []string{encCBOR, encJSON} {
-		b, err := codecFor(enc).appendRequest(nil, request{kind: kindInit, id: 1})
+		b, err := codecFor(enc, maxVersion).appendRequest(nil, request{kind: kindInit, id: 1})
 		if err != nil || !bytes.Contains(b, []byte("config")) {
 			t.Errorf("%s init without config: %q, %v", enc, b, err)
 		}
-		_, err = codecFor(enc).appendRequest(nil, request{kind: kindCall, id: 1, method: "m", params: map[string]any{"f": func() {}}})
+		_, err = codecFor(enc, maxVersion).appendRequest(nil, request{kind: kindCall, id: 1, method: "m", params: map[string]any{"f": func() {}}})
 		if sdk.CodeOf(err) != sdk.CodeBadParams || !strings.Contains(err.Error(), "params.f: func()") {
 			t.Errorf("%s unencodable params: %v", enc, err)
 		}
@@ -235,13 +235,15 @@ func FuzzCBORReply(f *testing.F) {
 		map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3), "l": []any{1.5, nil, []byte{1}}}},
 		map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}},
 		map[string]any{"t": "result", "id": int64(1), "x": map[string]any{"y": []any{}}},
+		map[string]any{"t": "call", "id": int64(1), "parent": int64(4), "target": "geo", "method": "find", "params": map[string]any{"q": "x"}, "timeout_us": int64(9)},
+		map[string]any{"t": "cancel", "id": int64(1)},
 	} {
 		b, _ := cbor.Marshal(v)
 		f.Add(frame(b))
 	}
 	f.Add([]byte{0, 0, 0, 3, 0xbf, 0xff, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkReplies(t, codecFor(encCBOR), data)
+		checkReplies(t, codecFor(encCBOR, maxVersion), data)
 	})
 }
 
@@ -251,18 +253,20 @@ func FuzzJSONReply(f *testing.F) {
 		`{"t":"result","id":7,"result":{"sum":3,"l":[1.5,null,"\u00e9"]}}`,
 		`{"t":"error","id":2,"error":{"code":"bad_params","message":"no"}}`,
 		`{"t":"result","id":1,"result":{"deep":[[[{"a":-0.0e-5}]]]}}`,
+		`{"t":"call","id":1,"parent":4,"target":"geo","method":"find","params":{"q":"x"},"timeout_us":9}`,
+		`{"t":"cancel","id":1}`,
 	} {
 		f.Add([]byte(s + "\n"))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkReplies(t, codecFor(encJSON), data)
+		checkReplies(t, codecFor(encJSON, maxVersion), data)
 	})
 }
 
 func checkReplies(t *testing.T, c codec, data []byte) {
 	r := bufio.NewReader(bytes.NewReader(data))
 	for i := 0; i < 100; i++ {
-		rep, err := c.readReply(r)
+		rep, err := c.readMessage(r)
 		if err != nil {
 			var pe *protocolError
 			if err != io.EOF && !errors.As(err, &pe) {
@@ -277,6 +281,133 @@ func checkReplies(t *testing.T, c codec, data []byte) {
 			if err := sdk.CheckParams(rep.result); err != nil {
 				t.Fatalf("a result outside the value model: %v", err)
 			}
+		}
+		if cc := rep.call; cc != nil {
+			if rep.id <= 0 || rep.result != nil || rep.err != nil {
+				t.Fatalf("a child's call with id %d and a result or error: %+v", rep.id, rep)
+			}
+			if cc.kind == kindCall && (cc.target == "" || cc.method == "" || cc.params == nil || sdk.CheckParams(cc.params) != nil) {
+				t.Fatalf("a child's call without what it needs: %+v", cc)
+			}
+		}
+	}
+}
+
+// TestChildCalls: the messages of a child's calls to other modules
+// (version 2), in both encodings.
+func TestChildCalls(t *testing.T) {
+	mustCBOR := func(v any) []byte {
+		b, err := cbor.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		cbor  []byte // a frame body
+		json  string // a line
+		want  message
+		error string
+	}{
+		{"call", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find",
+			"params": map[string]any{"q": "x", "n": int64(2)}, "timeout_us": int64(1500), "extra": true}),
+			`{"t":"call","id":5,"parent":3,"target":"geo","method":"find","params":{"q":"x","n":2},"timeout_us":1500,"extra":true}`,
+			message{id: 5, call: &childCall{kind: kindCall, parent: 3, target: "geo", method: "find",
+				params: map[string]any{"q": "x", "n": int64(2)}, timeout: 1500 * time.Microsecond}}, ""},
+		{"call without params", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find", "params": nil}),
+			`{"t":"call","id":5,"parent":3,"target":"geo","method":"find","params":null}`,
+			message{id: 5, call: &childCall{kind: kindCall, parent: 3, target: "geo", method: "find", params: map[string]any{}}}, ""},
+		{"cancel", mustCBOR(map[string]any{"t": "cancel", "id": int64(5)}), `{"t":"cancel","id":5}`,
+			message{id: 5, call: &childCall{kind: kindCancel}}, ""},
+		{"no parent", mustCBOR(map[string]any{"t": "call", "id": int64(5), "target": "geo", "method": "find"}),
+			`{"t":"call","id":5,"target":"geo","method":"find"}`, message{}, `no integer "parent"`},
+		{"no target", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "method": "find"}),
+			`{"t":"call","id":5,"parent":1,"method":"find"}`, message{}, `no "target"`},
+		{"no method", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": ""}),
+			`{"t":"call","id":5,"parent":1,"target":"geo","method":""}`, message{}, `no "method"`},
+		{"params not a map", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "params": []any{}}),
+			`{"t":"call","id":5,"parent":1,"target":"geo","method":"m","params":[]}`, message{}, `"params" is array, not a map`},
+		{"float timeout", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "timeout_us": 1.5}),
+			`{"t":"call","id":5,"parent":1,"target":"geo","method":"m","timeout_us":1.5}`, message{}, `"timeout_us" is float, not an integer`},
+		{"id 0", mustCBOR(map[string]any{"t": "cancel", "id": int64(0)}), `{"t":"cancel","id":0}`, message{}, "a child's ids are from 1"},
+		{"no id", mustCBOR(map[string]any{"t": "call", "parent": int64(1), "target": "geo", "method": "m"}),
+			`{"t":"call","parent":1,"target":"geo","method":"m"}`, message{}, `without "id"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, enc := range []string{encCBOR, encJSON} {
+				in := frame(tt.cbor)
+				if enc == encJSON {
+					in = []byte(tt.json + "\n")
+				}
+				msg, err := codecFor(enc, 2).readMessage(bufio.NewReader(bytes.NewReader(in)))
+				if tt.error != "" {
+					var pe *protocolError
+					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.error) {
+						t.Errorf("%s: %v; want a protocol error with %q", enc, err, tt.error)
+					}
+					continue
+				}
+				if err != nil || !reflect.DeepEqual(msg, tt.want) {
+					t.Errorf("%s: %+v (call %+v), %v; want %+v (call %+v)", enc, msg, msg.call, err, tt.want, tt.want.call)
+				}
+				// A child of version 1 has no such messages.
+				_, err = codecFor(enc, 1).readMessage(bufio.NewReader(bytes.NewReader(in)))
+				if err == nil || !strings.Contains(err.Error(), "picked process protocol version 1") {
+					t.Errorf("%s, version 1: %v; want a protocol error", enc, err)
+				}
+			}
+		})
+	}
+	// Keys of version 2 in a reply of version 1 are unknown keys: ignored.
+	body := mustCBOR(map[string]any{"t": "result", "id": int64(1), "method": int64(5), "params": "x"})
+	msg, err := codecFor(encCBOR, 1).readMessage(bufio.NewReader(bytes.NewReader(frame(body))))
+	if err != nil || msg.id != 1 || msg.call != nil {
+		t.Errorf("a version 1 reply with other keys: %+v, %v", msg, err)
+	}
+}
+
+// TestHostReplies: the host's replies to a child's calls, in both
+// encodings.
+func TestHostReplies(t *testing.T) {
+	for _, enc := range []string{encCBOR, encJSON} {
+		decode := func(b []byte) map[string]any {
+			t.Helper()
+			var m map[string]any
+			var err error
+			if enc == encCBOR {
+				if int(binary.BigEndian.Uint32(b)) != len(b)-4 {
+					t.Fatalf("frame length %d for %d bytes", binary.BigEndian.Uint32(b), len(b)-4)
+				}
+				m, err = cbor.UnmarshalMap(b[4:])
+			} else {
+				if b[len(b)-1] != '\n' || bytes.Count(b, []byte("\n")) != 1 {
+					t.Fatalf("json reply %q", b)
+				}
+				m, err = parseJSONObject(b[:len(b)-1], 10)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		c := codecFor(enc, 2)
+		b, err := c.appendReply(nil, 4, map[string]any{"sum": int64(3), "f": 2.0}, nil)
+		if m := decode(b); err != nil || !reflect.DeepEqual(m, map[string]any{"t": "result", "id": int64(4), "result": map[string]any{"sum": int64(3), "f": 2.0}}) {
+			t.Errorf("%s: result = %v, %v", enc, m, err)
+		}
+		b, err = c.appendReply(nil, 4, nil, nil)
+		if m := decode(b); err != nil || !reflect.DeepEqual(m, map[string]any{"t": "result", "id": int64(4)}) {
+			t.Errorf("%s: no result = %v, %v", enc, m, err)
+		}
+		b, err = c.appendReply(nil, 5, nil, &sdk.Error{Code: sdk.CodeCallDepth, Message: "a → b \xff"})
+		want := map[string]any{"t": "error", "id": int64(5), "error": map[string]any{"code": "call_depth", "message": "a → b \uFFFD"}}
+		if m := decode(b); err != nil || !reflect.DeepEqual(m, want) {
+			t.Errorf("%s: error = %v, %v", enc, m, err)
+		}
+		if _, err := c.appendReply(nil, 5, map[string]any{"f": func() {}}, nil); sdk.CodeOf(err) != sdk.CodeBadParams || !strings.Contains(err.Error(), "result.f") {
+			t.Errorf("%s: a result that cannot be sent: %v", enc, err)
 		}
 	}
 }

@@ -1,0 +1,307 @@
+package sdk
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk/cbor"
+)
+
+// Calls from a module in a child process to other modules (process protocol
+// version 2; see docs/process-protocol.md). Call, in a method or hook, finds
+// the request's host in its context (withRequestHost, set by handle): it
+// sends the host a "call" with an id of the child's own and the id of the
+// request it runs for, and waits for the host's "result" or "error" with
+// that id, or for its context to end (then it sends "cancel").
+
+// setVersion sets up calls to other modules for the version picked.
+func (s *processServer) setVersion(v int) {
+	s.version = v
+	switch {
+	case v < 2:
+		s.base = withRequestHost(context.Background(), unreachableHost{CodeIncompatible, fmt.Sprintf(
+			"this module and its host speak process protocol version %d, which has no calls to other modules: load the module with a host that offers version 2", v)})
+	case len(s.m.requires) == 0:
+		s.base = withRequestHost(context.Background(), unreachableHost{CodeUndeclared, fmt.Sprintf(
+			"module %s@%s declared no requirements: declare the modules it calls with Requires (or RequiresCapability)", s.m.name, s.m.version)})
+	default:
+		s.calls = map[int64]chan hostReply{}
+	}
+}
+
+// unreachableHost is the Host of a module that cannot call other modules:
+// it says why.
+type unreachableHost struct {
+	code Code
+	why  string
+}
+
+func (u unreachableHost) Invoke(_ context.Context, target, method string, _ map[string]any) (map[string]any, error) {
+	return nil, Errorf(u.code, "calling %s.%s: %s", target, method, u.why)
+}
+
+// requestHost is the Host of one request of the host's: calls made with its
+// context go back over the pipe, tagged with the request's id.
+type requestHost struct {
+	s        *processServer
+	parent   int64     // the host's request
+	r        *reader   // the reader that runs the request inline, or nil
+	deadline time.Time // the request's deadline; zero for none
+}
+
+func (s *processServer) requestHost(ctx context.Context, id int64, r *reader) *requestHost {
+	h := &requestHost{s: s, parent: id, r: r}
+	h.deadline, _ = ctx.Deadline()
+	return h
+}
+
+// hostReply is the host's reply to a call of the module's. result aliases
+// the frame bp, which the receiver puts back.
+type hostReply struct {
+	bp     *[]byte
+	result []byte // CBOR; nil for none
+	err    *Error
+}
+
+// Invoke sends the call to the host and waits for its reply.
+func (h *requestHost) Invoke(ctx context.Context, target, method string, params map[string]any) (map[string]any, error) {
+	s := h.s
+	if err := ctx.Err(); err != nil {
+		return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, err)
+	}
+	// The request's deadline travels with the call on the host's side;
+	// only a nearer one that the method set is sent.
+	var timeout time.Duration
+	if d, ok := ctx.Deadline(); ok && (h.deadline.IsZero() || d.Before(h.deadline)) {
+		if timeout = time.Until(d); timeout <= 0 {
+			return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, context.DeadlineExceeded)
+		}
+	}
+
+	s.mu.Lock()
+	s.nextCall++
+	id := s.nextCall
+	s.mu.Unlock()
+	bp := frames.Get().(*[]byte)
+	b, err := appendHostCall((*bp)[:0], id, h.parent, target, method, params, timeout)
+	if err != nil {
+		putFrame(bp)
+		return nil, err
+	}
+	*bp = b
+	ch := make(chan hostReply, 1)
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		putFrame(bp)
+		return nil, Errorf(CodeInternal, "calling %s.%s: the module is shutting down", target, method)
+	}
+	s.calls[id] = ch
+	s.mu.Unlock()
+	// A request that runs on the reader's goroutine keeps the reader role
+	// while its call waits: it reads the host's reply itself (serving what
+	// comes meanwhile), so that the reply costs no goroutine switch.
+	inline := h.r != nil && h.r.role.CompareAndSwap(roleInline, roleAwaiting)
+	if inline {
+		h.r.slow.Stop()
+	}
+	werr := s.write(b)
+	putFrame(bp)
+	var out map[string]any
+	switch {
+	case werr != nil:
+		s.forget(id)
+		err = Errorf(CodeInternal, "calling %s.%s: the host is gone: %v", target, method, werr)
+	case inline:
+		out, err = s.awaitReading(ctx, id, ch, target, method)
+	default:
+		out, err = s.await(ctx, id, ch, target, method)
+	}
+	if inline {
+		h.r.role.Store(roleInline)
+		h.r.slow.Reset(handOffAfter)
+	}
+	return out, err
+}
+
+// await waits for the reply to call id while another goroutine reads.
+func (s *processServer) await(ctx context.Context, id int64, ch chan hostReply, target, method string) (map[string]any, error) {
+	select {
+	case rep := <-ch:
+		return rep.decode(ctx, target, method)
+	case <-ctx.Done():
+	}
+	if !s.forget(id) { // the reply came meanwhile
+		rep := <-ch
+		return rep.decode(ctx, target, method)
+	}
+	s.cancelCall(id)
+	return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, ctx.Err())
+}
+
+// awaitReading waits for the reply to call id, holding the reader role: it
+// serves the requests that come meanwhile, but runs calls on workers. When
+// ctx ends, the call is cancelled with the host, whose answer (the host
+// answers a cancel at once) ends the read this goroutine may be blocked in.
+func (s *processServer) awaitReading(ctx context.Context, id int64, ch chan hostReply, target, method string) (map[string]any, error) {
+	stop := context.AfterFunc(ctx, func() { s.cancelCall(id) })
+	defer stop()
+	for {
+		select {
+		case rep := <-ch:
+			return rep.decode(ctx, target, method)
+		default:
+		}
+		if ctx.Err() != nil { // the host cancelled the request, say
+			if !s.forget(id) {
+				rep := <-ch
+				return rep.decode(ctx, target, method)
+			}
+			return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, ctx.Err())
+		}
+		if _, _, _, ended := s.next(false); ended {
+			if !s.forget(id) {
+				rep := <-ch
+				return rep.decode(ctx, target, method)
+			}
+			return nil, Errorf(CodeInternal, "calling %s.%s: the module stopped serving (its host closed it, or went away)", target, method)
+		}
+	}
+}
+
+// forget stops waiting for call id, and reports whether it was waited for.
+func (s *processServer) forget(id int64) bool {
+	s.mu.Lock()
+	_, ok := s.calls[id]
+	delete(s.calls, id)
+	s.mu.Unlock()
+	return ok
+}
+
+// cancelCall tells the host that the module gave up call id.
+func (s *processServer) cancelCall(id int64) {
+	b := make([]byte, 4, 32)
+	b = cbor.AppendMapHeader(b, 2)
+	b = cbor.AppendString(b, "t")
+	b = cbor.AppendString(b, "cancel")
+	b = cbor.AppendString(b, "id")
+	b = cbor.AppendInt(b, id)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	s.write(b)
+}
+
+// appendHostCall appends the frame of a call.
+func appendHostCall(b []byte, id, parent int64, target, method string, params map[string]any, timeout time.Duration) ([]byte, error) {
+	b = append(b, 0, 0, 0, 0)
+	n := 6
+	if timeout > 0 {
+		n++
+	}
+	b = cbor.AppendMapHeader(b, n)
+	b = cbor.AppendString(b, "t")
+	b = cbor.AppendString(b, "call")
+	b = cbor.AppendString(b, "id")
+	b = cbor.AppendInt(b, id)
+	b = cbor.AppendString(b, "parent")
+	b = cbor.AppendInt(b, parent)
+	b = cbor.AppendString(b, "target")
+	b = cbor.AppendString(b, strings.ToValidUTF8(target, "\uFFFD"))
+	b = cbor.AppendString(b, "method")
+	b = cbor.AppendString(b, strings.ToValidUTF8(method, "\uFFFD"))
+	b = cbor.AppendString(b, "params")
+	b, err := cbor.Append(b, params)
+	if err != nil {
+		var ee *cbor.EncodeError
+		if errors.As(err, &ee) {
+			return nil, Errorf(CodeBadParams, "calling %s.%s: params%s: %s", target, method, strings.TrimPrefix(ee.Path, "value"), ee.Msg)
+		}
+		return nil, Errorf(CodeBadParams, "calling %s.%s: %v", target, method, err)
+	}
+	if timeout > 0 {
+		b = cbor.AppendString(b, "timeout_us")
+		b = cbor.AppendInt(b, int64((timeout+time.Microsecond-1)/time.Microsecond))
+	}
+	if len(b)-4 > processMaxFrame {
+		return nil, Errorf(CodeBadParams, "calling %s.%s: the call of %d bytes is over the process protocol's frame limit of %d bytes", target, method, len(b)-4, processMaxFrame)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b, nil
+}
+
+// deliver hands the host's reply to the call waiting for it; a reply to a
+// call the module gave up is dropped. It takes bp.
+func (s *processServer) deliver(req request, bp *[]byte) {
+	s.mu.Lock()
+	ch := s.calls[req.id]
+	delete(s.calls, req.id)
+	s.mu.Unlock()
+	if ch == nil {
+		putFrame(bp)
+		return
+	}
+	ch <- hostReply{bp: bp, result: req.result, err: req.err}
+}
+
+// decode returns the reply's result or error, and puts its frame back. The
+// host's answer to a cancellation is told as the call's context ended.
+func (r hostReply) decode(ctx context.Context, target, method string) (map[string]any, error) {
+	defer putFrame(r.bp)
+	if r.err != nil {
+		if err := ctx.Err(); err != nil && r.err.Code == CodeTimeout {
+			return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, err)
+		}
+		return nil, r.err
+	}
+	if len(r.result) == 0 || r.result[0] == 0xf6 { // none, or null
+		return map[string]any{}, nil
+	}
+	out, err := cbor.UnmarshalMap(r.result)
+	if err != nil {
+		return nil, Errorf(CodeInternal, "calling %s.%s: the host's reply holds a result that is %s", target, method, cborProblem(err))
+	}
+	return out, nil
+}
+
+// parseHostError reads the {"code", "message"} map of an error reply.
+func parseHostError(d *cbor.Decoder) (*Error, error) {
+	n, err := d.ReadMapHeader()
+	if err != nil {
+		return nil, err
+	}
+	e := &Error{}
+	for i := 0; n < 0 && !d.AtBreak() || i < n; i++ {
+		key, err := d.ReadStringBytes()
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "code":
+			c, err := d.ReadString()
+			if err != nil {
+				return nil, err
+			}
+			e.Code = Code(c)
+		case "message":
+			if e.Message, err = d.ReadString(); err != nil {
+				return nil, err
+			}
+		default:
+			if err := d.Skip(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if n < 0 {
+		if err := d.ReadBreak(); err != nil {
+			return nil, err
+		}
+	}
+	if e.Code == "" {
+		e.Code = CodeModule
+	}
+	return e, nil
+}
