@@ -14,8 +14,9 @@ import (
 
 // TestServeWasmAndProcessModules serves modules of the sandboxed transports
 // with the real binary: greeter built by Go 1.22 with `hotmod build
-// --transport process`, pricing built by Go 1.24 with `--transport wasm`, and
-// the Python example, each called with `hotmod invoke`.
+// --transport process`, pricing built by Go 1.24 with `--transport wasm`,
+// checkout (Go 1.22, process) calling pricing through the daemon, and the
+// Python example, each called with `hotmod invoke`.
 func TestServeWasmAndProcessModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and a process module)")
@@ -40,6 +41,9 @@ func TestServeWasmAndProcessModules(t *testing.T) {
 	if r := mustRun(t, nil, "inspect", filepath.Join(dir, "pricing.wasm")); !strings.Contains(r.stdout, "pricing@1.1.0") || !strings.Contains(r.stdout, "go1.24.13") {
 		t.Errorf("hotmod inspect on a wasm module:\n%s", r.stdout)
 	}
+	// checkout requires pricing; as a Go 1.22 process it calls the Go 1.24
+	// wasm pricing through the daemon.
+	mustRun(t, []string{"GOTOOLCHAIN=go1.22.12"}, "build", "--transport", "process", "-o", dir, plugintest.Example(t, "checkout"))
 	py := filepath.Join(plugintest.Repo(t), "examples", "python")
 	for _, f := range []string{"textstats.py", "textstats.process.json"} {
 		data, err := os.ReadFile(filepath.Join(py, f))
@@ -54,7 +58,7 @@ func TestServeWasmAndProcessModules(t *testing.T) {
 	addr := []string{"HOTMOD_ADDR=" + d.addr}
 	d.waitModules(t, "greeter and textstats active", func(mods []hotmod.ModuleInfo) bool {
 		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, active("textstats", "1.0.0")) != nil &&
-			find(mods, active("pricing", "1.1.0")) != nil
+			find(mods, active("pricing", "1.1.0")) != nil && find(mods, active("checkout", "1.0.0")) != nil
 	})
 	if r := mustRun(t, addr, "invoke", "greeter", "hello", `{"name":"Ada"}`); !strings.Contains(r.stdout, `"hello, Ada"`) {
 		t.Errorf("greeter over the process transport: %s", r)
@@ -72,6 +76,10 @@ func TestServeWasmAndProcessModules(t *testing.T) {
 	}
 	if r := hotmodRun(t, addr, "", "invoke", "pricing", "quote", `{"sku":"tea","qty":0}`); r.code != 1 || !strings.HasPrefix(r.stderr, "bad_params:") {
 		t.Errorf("bad params through the wasm sandbox: %s", r)
+	}
+	r = mustRun(t, addr, "invoke", "checkout", "total", `{"lines":[{"sku":"tea","qty":2},{"sku":"cake","qty":1}],"coupon":"TENOFF"}`)
+	if !strings.Contains(r.stdout, `"total_cents": 1278`) {
+		t.Errorf("checkout (process) calling pricing (wasm) through the daemon: %s", r)
 	}
 	ls := mustRun(t, addr, "ls")
 	if !strings.Contains(ls.stdout, "process") || !strings.Contains(ls.stdout, "wasm") {
