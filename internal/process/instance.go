@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -23,7 +24,7 @@ type Instance struct {
 	log      *slog.Logger
 	slots    []*slot
 	rr       atomic.Uint32
-	host     atomic.Pointer[sdk.Host] // the handle Init's context carried, for the children's calls to other modules
+	host     chain.Handle // the handle Init's context carried, for the children's calls to other modules
 
 	ctx    context.Context // ends at Close: stops restarts
 	cancel context.CancelFunc
@@ -214,9 +215,7 @@ func (i *Instance) children() []*child {
 // other modules (sdk.Call in their methods and hooks) go through it, each
 // within the context of the call it is made for.
 func (i *Instance) Init(ctx context.Context, config map[string]any) error {
-	if h := sdk.HostFrom(ctx); h != nil {
-		i.host.Store(&h)
-	}
+	i.host.Bind(ctx)
 	i.mu.Lock()
 	i.config, i.inited = config, true
 	i.mu.Unlock()
@@ -226,26 +225,6 @@ func (i *Instance) Init(ctx context.Context, config map[string]any) error {
 		}
 	}
 	return nil
-}
-
-// hostHandle returns the host handle Init's context carried, or nil.
-func (i *Instance) hostHandle() sdk.Host {
-	if p := i.host.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// noHost is the error of a call to another module made without a host
-// handle.
-func (i *Instance) noHost(target, method string) error {
-	if len(i.manifest.Requires) == 0 {
-		return sdk.Errorf(sdk.CodeUndeclared, "calling %s.%s: module %s@%s declared no requirements: "+
-			"declare the modules it calls with Requires (or RequiresCapability)", target, method, i.manifest.Name, i.manifest.Version)
-	}
-	return sdk.Errorf(sdk.CodeUndeclared, "calling %s.%s: module %s@%s has no host handle for calls to other modules "+
-		"(the registry passes one in Init's context; a program that loads process modules itself passes an sdk.Host to Instance.Init with sdk.WithHost)",
-		target, method, i.manifest.Name, i.manifest.Version)
 }
 
 // Check runs the module's OnCheck self-test in every child; restarted

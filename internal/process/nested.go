@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -107,9 +108,9 @@ func (c *child) runNested(ctx context.Context, id int64, cc *childCall) {
 }
 
 func (c *child) invokeHost(ctx context.Context, cc *childCall) (res map[string]any, err error) {
-	h := c.inst.hostHandle()
+	h := c.inst.host.Host()
 	if h == nil {
-		return nil, c.inst.noHost(cc.target, cc.method)
+		return nil, chain.NoHost(c.inst.manifest, cc.target, cc.method)
 	}
 	defer func() {
 		if r := recover(); r != nil {

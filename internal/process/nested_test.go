@@ -149,14 +149,14 @@ func TestNestedNoHost(t *testing.T) {
 	wantCode(t, err, sdk.CodeUndeclared, "calling callee.add: module helper@1.0.0 declared no requirements: declare the modules it calls with Requires")
 	// A child in another language asks; the host knows too.
 	_, err = load(t, cfg, launchAs(t, "jsonv2", "json", "HOTMOD_TEST_NO_REQUIRES=1")).Invoke(bg, "relay", p)
-	wantCode(t, err, sdk.CodeUndeclared, "calling callee.add: module jsonkid@1.0.0 declared no requirements: declare the modules it calls with Requires")
+	wantCode(t, err, sdk.CodeUndeclared, "module jsonkid@1.0.0 declared no requirements, so it cannot call callee.add: declare the modules it calls with Requires")
 	// It declared requirements, but its host gave it no handle.
 	inst := load(t, cfg, launch(t, "caller"))
 	if err := inst.Init(bg, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err = inst.Invoke(bg, "relay", p)
-	wantCode(t, err, sdk.CodeUndeclared, "calling callee.add: module helper@1.0.0 has no host handle", "sdk.WithHost")
+	wantCode(t, err, sdk.CodeUndeclared, "module helper@1.0.0 called callee.add, but its host gave it no handle", "sdk.WithHost")
 }
 
 // depthHost routes calls to "helper" back into inst, stopping chains

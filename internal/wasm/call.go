@@ -32,6 +32,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
 	"github.com/tetratelabs/wazero/api"
@@ -131,9 +132,9 @@ func (g *guest) callModule(ctx context.Context, mod api.Module, reqPtr, reqLen u
 		return g.keepError(sdk.Errorf(sdk.CodeUndeclared,
 			"%s called %s.%s during its package initialisation, when it cannot call other modules: call them from OnInit or from a method", i.label(), target, method))
 	}
-	h := i.hostHandle()
+	h := i.host.Host()
 	if h == nil {
-		return g.keepError(i.noHost(target, method))
+		return g.keepError(chain.NoHost(i.manifest, target, method))
 	}
 	out, err := invokeHost(ctx, h, target, method, params)
 	if ctx.Err() != nil && i.l.interruptible {
@@ -258,28 +259,8 @@ func decodeModuleCall(req []byte) (target, method string, params map[string]any,
 	return target, method, v.(map[string]any), nil
 }
 
-// hostHandle returns the Host the version got at Init, or nil.
-func (i *Instance) hostHandle() sdk.Host {
-	if p := i.host.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// noHost is the error of a call from a version that has no Host.
-func (i *Instance) noHost(target, method string) error {
-	if len(i.manifest.Requires) == 0 {
-		return sdk.Errorf(sdk.CodeUndeclared,
-			"module %s declared no requirements, so it cannot call %s.%s: declare the modules it calls with Requires (sdk.New(…).Requires(%q, \"^1\")) or the capabilities with RequiresCapability",
-			i.label(), target, method, target)
-	}
-	return sdk.Errorf(sdk.CodeUndeclared,
-		"module %s called %s.%s, but its host gave it no handle for calls to other modules (the context of Instance.Init carried no sdk.Host): load it through a hotmod registry, or pass sdk.WithHost(ctx, h) to Init",
-		i.label(), target, method)
-}
-
-// label names the version in messages: "name@version", or its path before
-// its manifest is read.
+// label names the instance: name@version, or its path before the manifest
+// is read.
 func (i *Instance) label() string {
 	if i.manifest.Name == "" {
 		return i.path

@@ -53,7 +53,7 @@ type Instance struct {
 
 	// host serves the guests' calls to other modules: the sdk.Host the
 	// context of Init carried (nil until one did).
-	host atomic.Pointer[sdk.Host]
+	host chain.Handle
 
 	// starting counts guests that grow is starting; startDone, made by the
 	// first watcher, is closed when one of them is done (see wait).
@@ -562,9 +562,7 @@ func (i *Instance) finish() {
 // without one keeps the Host an earlier Init got. Without a Host such calls
 // fail with undeclared.
 func (i *Instance) Init(ctx context.Context, cfg map[string]any) error {
-	if h := sdk.HostFrom(ctx); h != nil {
-		i.host.Store(&h)
-	}
+	i.host.Bind(ctx)
 	var b []byte
 	if cfg != nil {
 		var err error
