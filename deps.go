@@ -228,11 +228,12 @@ func (r *Registry) dependents(gone map[*version]bool) ([]*version, []dep) {
 	}
 	var vs []*version
 	var lost []dep
+	now := r.active(nil, nil)
 	for changed := true; changed; {
 		changed = false
 		left := r.active(nil, out)
 		for _, d := range left {
-			if u := unmet(d, left); len(u) > 0 && len(unmet(d, r.active(nil, nil))) == 0 {
+			if u := unmet(d, left); len(u) > 0 && len(unmet(d, now)) == 0 {
 				out[d] = true
 				vs, lost = append(vs, d), append(lost, u[0])
 				changed = true
