@@ -280,13 +280,14 @@ func (r *Registry) activate(v *version) (*version, error) {
 
 // promote activates every waiting version whose requirements are now met,
 // until none is left to activate. It returns the versions replaced (to
-// drain) and those that could not be activated (Failed, to close); r.mu
+// drain) and those that cannot be activated, with why (to refuse); r.mu
 // must be held.
-func (r *Registry) promote() (replaced, failed []*version) {
+func (r *Registry) promote() (replaced []*version, refused map[*version]error) {
+	refused = map[*version]error{}
 	for changed := true; changed; {
 		changed = false
 		for _, w := range append([]*version(nil), r.all...) {
-			if w.state != StateValidated {
+			if w.state != StateValidated || refused[w] != nil {
 				continue
 			}
 			if u := unmet(w, r.active(w, nil)); len(u) > 0 {
@@ -295,8 +296,7 @@ func (r *Registry) promote() (replaced, failed []*version) {
 			}
 			old, err := r.activate(w)
 			if err != nil {
-				r.setState(w, StateFailed, err)
-				failed = append(failed, w)
+				refused[w] = err
 				continue
 			}
 			if old != nil {
@@ -305,7 +305,7 @@ func (r *Registry) promote() (replaced, failed []*version) {
 			changed = true
 		}
 	}
-	return replaced, failed
+	return replaced, refused
 }
 
 // wait parks v, Validated, with the reason; r.mu must be held.

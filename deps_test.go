@@ -45,13 +45,11 @@ func shop(version, target, rng string, capability bool) *sdk.Module {
 
 func state(t *testing.T, r *hotmod.Registry, ref string) hotmod.ModuleInfo {
 	t.Helper()
-	for _, m := range r.Modules() {
-		if m.Ref() == ref {
-			return m
-		}
+	m, ok := find(r, ref)
+	if !ok {
+		t.Fatalf("%s is not listed: %v", ref, r.Modules())
 	}
-	t.Fatalf("%s is not listed: %v", ref, r.Modules())
-	return hotmod.ModuleInfo{}
+	return m
 }
 
 func TestMissingRequirementWaitsThenActivates(t *testing.T) {
@@ -301,4 +299,48 @@ func TestRequirementsUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d calls failed; first: %v", failed.Load(), calls.Load(), firstErr.Load())
 	}
 	t.Logf("%d calls through shop → geo during 30 swaps of geo, 0 failed", calls.Load())
+}
+
+// TestWaitingVersionIsCheckedWhenItActivates: a version that waited is
+// checked against the versions active when its requirements arrive, not
+// only those active when it was loaded; refused then, it is closed and
+// gone, and the rest activates.
+func TestWaitingVersionIsCheckedWhenItActivates(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	var closed atomic.Bool
+	strict := quoting("1.1.0", quoteStrict()).Requires("geo", "^1").OnClose(func() error { closed.Store(true); return nil })
+	mustRegister(t, r, strict) // waits; no other quoting to compare with yet
+	mustRegister(t, r, quoting("1.0.0", quoteV1()))
+	mustRegister(t, r, geo("1.0.0")) // 1.1.0's requirement is met: now its minor bump breaks 1.0.0's callers
+
+	if _, ok := find(r, "quoting@1.1.0"); ok || !closed.Load() {
+		t.Fatalf("quoting 1.1.0 should be refused and closed at activation: %v", r.Modules())
+	}
+	_, err := r.Invoke(ctx, "quoting@1.1.0", "quote", nil)
+	if !errors.Is(err, sdk.ErrUnknownModule) {
+		t.Fatalf("calling the refused version: %v", err)
+	}
+	if got := active(r); got != "geo@1.0.0 quoting@1.0.0" {
+		t.Fatalf("active: %s", got)
+	}
+}
+
+func find(r *hotmod.Registry, ref string) (hotmod.ModuleInfo, bool) {
+	for _, m := range r.Modules() {
+		if m.Ref() == ref {
+			return m, true
+		}
+	}
+	return hotmod.ModuleInfo{}, false
+}
+
+func active(r *hotmod.Registry) string {
+	var out []string
+	for _, m := range r.Modules() {
+		if m.State == hotmod.StateActive {
+			out = append(out, m.Ref())
+		}
+	}
+	return strings.Join(out, " ")
 }

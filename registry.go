@@ -308,7 +308,8 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		return r.refuse(v, sdk.Errorf(sdk.CodeIncompatible,
 			"%s would close a cycle of requirements: %s; modules that require each other cannot be activated in any order — break the cycle (move what both need into a third module)", v.ref(), cyc))
 	}
-	var drain, failed []*version
+	var drain []*version
+	var refused map[*version]error
 	for _, o := range r.all { // a version still waiting from the same artifact is stale now
 		if artifact != "" && o.artifact == artifact && o != v && o.state == StateValidated {
 			r.setState(o, StateDraining, nil)
@@ -329,7 +330,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 			drain = append(drain, old)
 		}
 		var replaced []*version
-		replaced, failed = r.promote()
+		replaced, refused = r.promote()
 		drain = append(drain, replaced...)
 	}
 	delete(r.failed, artifact)
@@ -340,10 +341,8 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	info := v.info()
 	r.mu.Unlock()
 	r.drainEach(drain)
-	for _, f := range failed {
-		r.release(f.inst, f.transport, f)
-		r.forget(f)
-		_, _ = r.failArtifact(f.artifact, f.transport, errors.New(f.reason), f)
+	for w, err := range refused {
+		_, _ = r.refuse(w, err)
 	}
 	// A transport that supervises its instance may have given up on it
 	// while it was being admitted, before failActive could find it.
