@@ -58,57 +58,73 @@ func frame(body []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 }
 
-func TestReplies(t *testing.T) {
-	mustCBOR := func(v any) []byte {
-		b, err := cbor.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+// messageCase is one message in both encodings, and what reading it gives:
+// the message, or a protocol error containing error.
+type messageCase struct {
+	name  string
+	cbor  []byte // a frame body
+	json  string // a line
+	want  message
+	error string
+}
+
+// read reads the case's message in enc with a codec of the version.
+func (tc messageCase) read(enc string, version int) (message, error) {
+	in := frame(tc.cbor)
+	if enc == encJSON {
+		in = []byte(tc.json + "\n")
 	}
-	tests := []struct {
-		name  string
-		cbor  []byte // a frame body
-		json  string // a line
-		want  message
-		error string
-	}{
-		{"result", mustCBOR(map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3)}}),
+	return codecFor(enc, version).readMessage(bufio.NewReader(bytes.NewReader(in)))
+}
+
+func (tc messageCase) wantProtocolError(t *testing.T, enc string, err error) {
+	t.Helper()
+	var pe *protocolError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.error) {
+		t.Errorf("%s: %v; want a protocol error with %q", enc, err, tc.error)
+	}
+}
+
+func mustCBOR(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReplies(t *testing.T) {
+	tests := []messageCase{
+		{"result", mustCBOR(t, map[string]any{"t": "result", "id": int64(7), "result": map[string]any{"sum": int64(3)}}),
 			`{"t":"result","id":7,"result":{"sum":3}}`,
 			message{id: 7, result: map[string]any{"sum": int64(3)}}, ""},
-		{"no result", mustCBOR(map[string]any{"t": "result", "id": int64(1)}), `{"t":"result","id":1}`, message{id: 1}, ""},
-		{"null result", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": nil}), `{"t":"result","id":1,"result":null}`, message{id: 1}, ""},
-		{"error", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}, "extra": int64(1)}),
+		{"no result", mustCBOR(t, map[string]any{"t": "result", "id": int64(1)}), `{"t":"result","id":1}`, message{id: 1}, ""},
+		{"null result", mustCBOR(t, map[string]any{"t": "result", "id": int64(1), "result": nil}), `{"t":"result","id":1,"result":null}`, message{id: 1}, ""},
+		{"error", mustCBOR(t, map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "bad_params", "message": "no"}, "extra": int64(1)}),
 			`{"t":"error","id":2,"error":{"code":"bad_params","message":"no"},"extra":1}`,
 			message{id: 2, err: &sdk.Error{Code: sdk.CodeBadParams, Message: "no"}}, ""},
-		{"unknown code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "oops", "message": "no"}}),
+		{"unknown code", mustCBOR(t, map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"code": "oops", "message": "no"}}),
 			`{"t":"error","id":2,"error":{"code":"oops","message":"no"}}`,
 			message{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "oops: no"}}, ""},
-		{"no code", mustCBOR(map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"message": "no"}}),
+		{"no code", mustCBOR(t, map[string]any{"t": "error", "id": int64(2), "error": map[string]any{"message": "no"}}),
 			`{"t":"error","id":2,"error":{"message":"no"}}`,
 			message{id: 2, err: &sdk.Error{Code: sdk.CodeModule, Message: "no"}}, ""},
-		{"unknown type", mustCBOR(map[string]any{"t": "log", "id": int64(1)}), `{"t":"log","id":1}`, message{}, "unknown type"},
-		{"no type", mustCBOR(map[string]any{"id": int64(1)}), `{"id":1}`, message{}, `without "t"`},
-		{"no id", mustCBOR(map[string]any{"t": "result"}), `{"t":"result"}`, message{}, `without "id"`},
-		{"float id", mustCBOR(map[string]any{"t": "result", "id": 1.0}), `{"t":"result","id":1.0}`, message{}, "integer"},
-		{"error without error", mustCBOR(map[string]any{"t": "error", "id": int64(1)}), `{"t":"error","id":1}`, message{}, `without "error"`},
-		{"result not a map", mustCBOR(map[string]any{"t": "result", "id": int64(1), "result": []any{}}), `{"t":"result","id":1,"result":[]}`, message{}, "not a"},
-		{"not a map", mustCBOR([]any{"t"}), `["t"]`, message{}, "protocol error"},
-		{"trailing", append(mustCBOR(map[string]any{"t": "result", "id": int64(1)}), 0), `{"t":"result","id":1} 0`, message{}, "protocol error"},
+		{"unknown type", mustCBOR(t, map[string]any{"t": "log", "id": int64(1)}), `{"t":"log","id":1}`, message{}, "unknown type"},
+		{"no type", mustCBOR(t, map[string]any{"id": int64(1)}), `{"id":1}`, message{}, `without "t"`},
+		{"no id", mustCBOR(t, map[string]any{"t": "result"}), `{"t":"result"}`, message{}, `without "id"`},
+		{"float id", mustCBOR(t, map[string]any{"t": "result", "id": 1.0}), `{"t":"result","id":1.0}`, message{}, "integer"},
+		{"error without error", mustCBOR(t, map[string]any{"t": "error", "id": int64(1)}), `{"t":"error","id":1}`, message{}, `without "error"`},
+		{"result not a map", mustCBOR(t, map[string]any{"t": "result", "id": int64(1), "result": []any{}}), `{"t":"result","id":1,"result":[]}`, message{}, "not a"},
+		{"not a map", mustCBOR(t, []any{"t"}), `["t"]`, message{}, "protocol error"},
+		{"trailing", append(mustCBOR(t, map[string]any{"t": "result", "id": int64(1)}), 0), `{"t":"result","id":1} 0`, message{}, "protocol error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, enc := range []string{encCBOR, encJSON} {
-				in := frame(tt.cbor)
-				if enc == encJSON {
-					in = []byte(tt.json + "\n")
-				}
-				rep, err := codecFor(enc, maxVersion).readMessage(bufio.NewReader(bytes.NewReader(in)))
+				rep, err := tt.read(enc, maxVersion)
 				if tt.error != "" {
-					var pe *protocolError
-					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.error) {
-						t.Errorf("%s: %v; want a protocol error with %q", enc, err, tt.error)
-					}
+					tt.wantProtocolError(t, enc, err)
 					continue
 				}
 				if err != nil || !reflect.DeepEqual(rep, tt.want) {
@@ -296,64 +312,44 @@ func checkReplies(t *testing.T, c codec, data []byte) {
 // TestChildCalls: the messages of a child's calls to other modules
 // (version 2), in both encodings.
 func TestChildCalls(t *testing.T) {
-	mustCBOR := func(v any) []byte {
-		b, err := cbor.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	tests := []struct {
-		name  string
-		cbor  []byte // a frame body
-		json  string // a line
-		want  message
-		error string
-	}{
-		{"call", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find",
+	tests := []messageCase{
+		{"call", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find",
 			"params": map[string]any{"q": "x", "n": int64(2)}, "timeout_us": int64(1500), "extra": true}),
 			`{"t":"call","id":5,"parent":3,"target":"geo","method":"find","params":{"q":"x","n":2},"timeout_us":1500,"extra":true}`,
 			message{id: 5, call: &childCall{kind: kindCall, parent: 3, target: "geo", method: "find",
 				params: map[string]any{"q": "x", "n": int64(2)}, timeout: 1500 * time.Microsecond}}, ""},
-		{"call without params", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find", "params": nil}),
+		{"call without params", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(3), "target": "geo", "method": "find", "params": nil}),
 			`{"t":"call","id":5,"parent":3,"target":"geo","method":"find","params":null}`,
 			message{id: 5, call: &childCall{kind: kindCall, parent: 3, target: "geo", method: "find", params: map[string]any{}}}, ""},
-		{"cancel", mustCBOR(map[string]any{"t": "cancel", "id": int64(5)}), `{"t":"cancel","id":5}`,
+		{"cancel", mustCBOR(t, map[string]any{"t": "cancel", "id": int64(5)}), `{"t":"cancel","id":5}`,
 			message{id: 5, call: &childCall{kind: kindCancel}}, ""},
-		{"no parent", mustCBOR(map[string]any{"t": "call", "id": int64(5), "target": "geo", "method": "find"}),
+		{"no parent", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "target": "geo", "method": "find"}),
 			`{"t":"call","id":5,"target":"geo","method":"find"}`, message{}, `no integer "parent"`},
-		{"no target", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "method": "find"}),
+		{"no target", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "method": "find"}),
 			`{"t":"call","id":5,"parent":1,"method":"find"}`, message{}, `no "target"`},
-		{"no method", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": ""}),
+		{"no method", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": ""}),
 			`{"t":"call","id":5,"parent":1,"target":"geo","method":""}`, message{}, `no "method"`},
-		{"params not a map", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "params": []any{}}),
+		{"params not a map", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "params": []any{}}),
 			`{"t":"call","id":5,"parent":1,"target":"geo","method":"m","params":[]}`, message{}, `"params" is array, not a map`},
-		{"float timeout", mustCBOR(map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "timeout_us": 1.5}),
+		{"float timeout", mustCBOR(t, map[string]any{"t": "call", "id": int64(5), "parent": int64(1), "target": "geo", "method": "m", "timeout_us": 1.5}),
 			`{"t":"call","id":5,"parent":1,"target":"geo","method":"m","timeout_us":1.5}`, message{}, `"timeout_us" is float, not an integer`},
-		{"id 0", mustCBOR(map[string]any{"t": "cancel", "id": int64(0)}), `{"t":"cancel","id":0}`, message{}, "a child's ids are from 1"},
-		{"no id", mustCBOR(map[string]any{"t": "call", "parent": int64(1), "target": "geo", "method": "m"}),
+		{"id 0", mustCBOR(t, map[string]any{"t": "cancel", "id": int64(0)}), `{"t":"cancel","id":0}`, message{}, "a child's ids are from 1"},
+		{"no id", mustCBOR(t, map[string]any{"t": "call", "parent": int64(1), "target": "geo", "method": "m"}),
 			`{"t":"call","parent":1,"target":"geo","method":"m"}`, message{}, `without "id"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, enc := range []string{encCBOR, encJSON} {
-				in := frame(tt.cbor)
-				if enc == encJSON {
-					in = []byte(tt.json + "\n")
-				}
-				msg, err := codecFor(enc, 2).readMessage(bufio.NewReader(bytes.NewReader(in)))
+				msg, err := tt.read(enc, 2)
 				if tt.error != "" {
-					var pe *protocolError
-					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.error) {
-						t.Errorf("%s: %v; want a protocol error with %q", enc, err, tt.error)
-					}
+					tt.wantProtocolError(t, enc, err)
 					continue
 				}
 				if err != nil || !reflect.DeepEqual(msg, tt.want) {
 					t.Errorf("%s: %+v (call %+v), %v; want %+v (call %+v)", enc, msg, msg.call, err, tt.want, tt.want.call)
 				}
 				// A child of version 1 has no such messages.
-				_, err = codecFor(enc, 1).readMessage(bufio.NewReader(bytes.NewReader(in)))
+				_, err = tt.read(enc, 1)
 				if err == nil || !strings.Contains(err.Error(), "picked process protocol version 1") {
 					t.Errorf("%s, version 1: %v; want a protocol error", enc, err)
 				}
@@ -361,7 +357,7 @@ func TestChildCalls(t *testing.T) {
 		})
 	}
 	// Keys of version 2 in a reply of version 1 are unknown keys: ignored.
-	body := mustCBOR(map[string]any{"t": "result", "id": int64(1), "method": int64(5), "params": "x"})
+	body := mustCBOR(t, map[string]any{"t": "result", "id": int64(1), "method": int64(5), "params": "x"})
 	msg, err := codecFor(encCBOR, 1).readMessage(bufio.NewReader(bytes.NewReader(frame(body))))
 	if err != nil || msg.id != 1 || msg.call != nil {
 		t.Errorf("a version 1 reply with other keys: %+v, %v", msg, err)
