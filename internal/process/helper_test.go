@@ -308,17 +308,24 @@ func launchAs(t testing.TB, mode, protocol string, env ...string) string {
 	return path
 }
 
-// testConfig is a Config with short timings, a logger that keeps records
-// and a private Dir.
+// testConfig is a Config with short timings, a logger that keeps records,
+// a private Dir and the commands the tests start allowed.
 func testConfig(t testing.TB) (Config, *logRecorder) {
 	rec := &logRecorder{}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return Config{
-		Logger:       slog.New(rec),
-		Grace:        300 * time.Millisecond,
-		StartTimeout: 20 * time.Second, // race-enabled test binaries start slowly on a busy machine
-		Heartbeat:    -1,
-		Backoff:      5 * time.Millisecond,
-		Dir:          t.TempDir(),
+		// The test binary is the child of most tests; sh and python3 start
+		// the script modules.
+		AllowCommands: []string{exe, "sh", "python3"},
+		Logger:        slog.New(rec),
+		Grace:         300 * time.Millisecond,
+		StartTimeout:  20 * time.Second, // race-enabled test binaries start slowly on a busy machine
+		Heartbeat:     -1,
+		Backoff:       5 * time.Millisecond,
+		Dir:           t.TempDir(),
 	}, rec
 }
 

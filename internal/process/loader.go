@@ -58,6 +58,16 @@ type Config struct {
 	// goroutine of the host's. Further calls fail at once with code
 	// overloaded. Default 1024.
 	MaxNestedCalls int
+	// AllowCommands are the programs a launch file may start besides those
+	// inside its own directory: absolute paths, or names looked up in the
+	// PATH when the Loader is made (see CheckCommands). Default none: a
+	// launch file naming "python3" or "/bin/sh" is refused until that
+	// program is allowed.
+	AllowCommands []string
+	// MaxSize bounds an executable artifact and every file a launch file
+	// names, in bytes; a larger one is refused before it is read. Default
+	// DefaultMaxSize.
+	MaxSize int64
 	// Dir is where private copies of executables are written before they
 	// are started. On Linux they are unlinked at once and nothing stays
 	// there. Default <user cache dir>/hotmod/process.
@@ -94,6 +104,10 @@ func (c Config) withDefaults() Config {
 	if c.CrashWindow <= 0 {
 		c.CrashWindow = time.Minute
 	}
+	if c.MaxSize <= 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+	c.MaxSize = min(c.MaxSize, maxExecutable)
 	if c.Dir == "" {
 		if cache, err := os.UserCacheDir(); err == nil {
 			c.Dir = filepath.Join(cache, "hotmod", "process")
@@ -109,12 +123,14 @@ func (c Config) withDefaults() Config {
 
 // Loader starts process modules. It is safe for concurrent use.
 type Loader struct {
-	cfg Config
+	cfg     Config
+	allowed []allowedCommand // cfg.AllowCommands, resolved
 }
 
 // NewLoader returns a Loader with cfg (zero fields take their defaults).
 func NewLoader(cfg Config) *Loader {
-	return &Loader{cfg: cfg.withDefaults()}
+	cfg = cfg.withDefaults()
+	return &Loader{cfg: cfg, allowed: resolveAllowed(cfg.AllowCommands)}
 }
 
 // The artifact names this transport loads.
@@ -266,7 +282,8 @@ func (sp *spec) describe() string {
 	return strings.Join(append([]string{sp.path}, sp.args...), " ")
 }
 
-// maxExecutable bounds the size of an executable artifact.
+// maxExecutable is the most that is ever copied or hashed of one file,
+// whatever Config.MaxSize says.
 const maxExecutable = 1 << 30
 
 // executableSpec makes the private copy of the executable that its
@@ -285,8 +302,11 @@ func (l *Loader) executableSpec(path string) (*spec, error) {
 	switch {
 	case !fi.Mode().IsRegular():
 		return nil, errors.New("not a regular file")
-	case fi.Size() > maxExecutable:
-		return nil, fmt.Errorf("%d bytes is larger than the %d allowed", fi.Size(), maxExecutable)
+	case fi.Size() > l.cfg.MaxSize:
+		return nil, fmt.Errorf("%d bytes is larger than the %d allowed", fi.Size(), l.cfg.MaxSize)
+	}
+	if err := checkExecBit(path, fi); err != nil {
+		return nil, err
 	}
 	var magic [8]byte
 	n, _ := src.ReadAt(magic[:], 0)
@@ -460,6 +480,9 @@ func (l *Loader) launchSpec(path string) (*spec, error) {
 			return nil, fmt.Errorf("the command %q is not in the PATH (%v)", lf.Command, err)
 		}
 	}
+	if err := l.checkCommand(dir, lf.Command, cmdPath); err != nil {
+		return nil, err
+	}
 	var extra []string
 	for k, v := range lf.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, envProcess) {
@@ -467,7 +490,7 @@ func (l *Loader) launchSpec(path string) (*spec, error) {
 		}
 		extra = append(extra, k+"="+v)
 	}
-	sum, err := launchSum(data, dir, append([]string{lf.Command}, lf.Args...))
+	sum, err := launchSum(data, dir, l.cfg.MaxSize, append([]string{lf.Command}, lf.Args...))
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +519,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // launchSum hashes the launch file and every file its command and
 // arguments name (relative to its directory, or absolute), so that a
 // changed script changes the sum.
-func launchSum(launch []byte, dir string, words []string) (string, error) {
+func launchSum(launch []byte, dir string, limit int64, words []string) (string, error) {
 	h := sha256.New()
 	h.Write([]byte("hotmod process launch file\x00"))
 	h.Write(launch)
@@ -512,7 +535,7 @@ func launchSum(launch []byte, dir string, words []string) (string, error) {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		data, err := readLimited(p, maxExecutable)
+		data, err := readLimited(p, limit)
 		if err != nil {
 			return "", fmt.Errorf("reading %s: %v", w, err)
 		}

@@ -105,6 +105,10 @@ func TestStartFailures(t *testing.T) {
 		{"not a script", write("r"+LaunchExt, `{"command": "./nothing.sh"}`, 0o644), []string{"cannot start", "nothing.sh"}},
 		{"env sets the protocol", write("e"+LaunchExt, `{"command": "sh", "env": {"HOTMOD_PROCESS_VERSIONS": "9"}}`, 0o644), []string{"not allowed"}},
 		{"two values", write("v"+LaunchExt, `{"command": "sh"} {}`, 0o644), []string{"more than one JSON value"}},
+		{"no execute bit", write("x"+ExecutableExt, "#!/bin/sh\nexit 0\n", 0o644), []string{"not executable (mode -rw-r--r--)", "chmod +x"}},
+		{"command not allowed", write("a"+LaunchExt, `{"command": "env", "args": ["sh"]}`, 0o644),
+			[]string{`command "env"`, "outside the launch file's directory", "allowed: ", "--allow-command env"}},
+		{"command outside by a relative path", write("o"+LaunchExt, `{"command": "../x.sh"}`, 0o644), []string{`command "../x.sh"`, "outside the launch file's directory"}},
 	}
 	cfg, _ := testConfig(t)
 	cfg.StartTimeout = time.Second
