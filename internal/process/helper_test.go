@@ -114,7 +114,8 @@ func runChild(mode string) {
 			out.Write(buf)
 		}
 	case "host":
-		inst, err := NewLoader(Config{Heartbeat: -1}).Load(context.Background(), os.Getenv("HOTMOD_TEST_LAUNCH"))
+		exe, _ := os.Executable()
+		inst, err := NewLoader(Config{Heartbeat: -1, AllowCommands: []string{exe}}).Load(context.Background(), os.Getenv("HOTMOD_TEST_LAUNCH"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
