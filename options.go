@@ -29,6 +29,9 @@ type config struct {
 
 	guards    *Guards
 	callDepth int
+
+	allowCommands   []string
+	maxArtifactSize int64
 }
 
 func defaultConfig() config {
@@ -43,6 +46,8 @@ func defaultConfig() config {
 		cacheDir:     filepath.Join(dir, "hotmod"),
 		moduleConfig: map[string]map[string]any{},
 		callDepth:    DefaultCallDepth,
+
+		maxArtifactSize: DefaultMaxArtifactSize,
 	}
 }
 
@@ -73,12 +78,44 @@ func WithDrainTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.drainTimeout = d })
 }
 
-// WithSettle sets how long a watched file must stay unchanged (no write
-// events, same size and modification time) before it is loaded. The default
-// is 10ms; files renamed into the directory are complete at once, so that is
-// the safest way to publish an artifact.
+// WithSettle sets how long a watched file must go without change events
+// before it is looked at (a burst of writes becomes one load). The default
+// is 10ms. Even then a file is loaded only once it is complete: on Linux,
+// not while any process holds it open for writing; where writers cannot be
+// seen, not before its size and modification time have held still for 5s
+// (or d, if longer). Renaming a complete file into the directory is the
+// fastest and safest way to publish an artifact.
 func WithSettle(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.settle = d })
+}
+
+// DefaultMaxArtifactSize bounds an artifact's size unless
+// WithMaxArtifactSize says otherwise: 256 MiB, several times the largest
+// plugins, guests and executables built from Go (tens of MiB), while an
+// artifact that size is still cheap to copy, hash and compile.
+const DefaultMaxArtifactSize = 256 << 20
+
+// WithMaxArtifactSize refuses artifacts larger than n bytes before any of
+// their bytes are read (default DefaultMaxArtifactSize). For a launch file
+// the limit applies to every file it names too.
+func WithMaxArtifactSize(n int64) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.maxArtifactSize = n
+		}
+	})
+}
+
+// WithAllowCommands lets launch files (NAME.process.json) start the given
+// programs: absolute paths, or names looked up in the PATH ("python3").
+// Without it a launch file may only start a program inside its own
+// directory, so that whoever may drop a text file into the watched
+// directory cannot make the host run any program it has. An allowed
+// interpreter runs whatever arguments a launch file gives it
+// (python3 -c …): allow one only where those who write to the directory
+// may run code on the host anyway.
+func WithAllowCommands(paths ...string) Option {
+	return optionFunc(func(c *config) { c.allowCommands = append(c.allowCommands, paths...) })
 }
 
 // WithCacheDir sets where private copies of artifacts are kept. The default

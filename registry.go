@@ -45,6 +45,7 @@ type Registry struct {
 	wasmErr     error
 	wasmOnce    sync.Once
 
+	watches   watchSet            // the directories Watch keeps in step
 	guards    []guard.Interceptor // made once: the bulkhead is shared by a module's versions
 	selectors selectorCache
 	events    eventHub
@@ -158,6 +159,9 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
 			"%s: unknown kind of artifact: hotmod loads native plugins (.so), WebAssembly modules (.wasm), process modules (.process) and launch files (.process.json)", abs))
 	}
+	if err := r.checkSize(abs); err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
 	inst, err := r.open(ctx, transport, abs)
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
@@ -211,6 +215,9 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 				Dir:      filepath.Join(r.cfg.cacheDir, "process"),
 				PoolSize: r.cfg.processPool,
 				OnFailed: func(inst *process.Instance, err error) { r.failActive(inst, err) },
+
+				MaxSize:       r.cfg.maxArtifactSize,
+				AllowCommands: r.cfg.allowCommands,
 			})
 		})
 		inst, err := r.process.Load(ctx, path)

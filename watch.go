@@ -2,31 +2,54 @@ package hotmod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/hotmod/hotmod/internal/settle"
 	"github.com/hotmod/hotmod/sdk"
 )
 
+// DirPoll is how often a watched directory is looked for: while it is
+// missing, to pick it up again when it comes back, and while it is there,
+// to notice it was replaced by another directory of the same name.
+const DirPoll = time.Second
+
 // Watch loads every artifact in dir, then keeps the registry in step with the
 // directory until ctx ends: a new or changed artifact is loaded (replacing the
-// version its file held before), a removed one is unloaded. It returns once
-// the first scan is done; failures after that are reported as events, log
-// lines and Failed entries in Modules, never by stopping the watch.
+// version its file held before), a removed one is unloaded. A missing dir is
+// created (mode 0755). Watch returns once the first scan is done; failures
+// after that are reported as events, log lines and Failed entries in
+// Modules, never by stopping the watch.
 //
-// A file is loaded only once it has settled (see WithSettle). Hidden files
-// (".name"), editor backups ("name~") and files ending in ".tmp" are
-// ignored, so writing to a hidden temporary name and renaming it into place
-// publishes an artifact atomically. A symlink whose target lies outside dir
-// is refused.
+// A file is loaded only once it is complete (see WithSettle): on Linux, not
+// while any process holds it open for writing. Hidden files (".name"),
+// editor backups ("name~") and files ending in ".tmp" are ignored, so
+// writing to a hidden temporary name and renaming it into place publishes
+// an artifact atomically. A symlink whose target lies outside dir is
+// refused.
+//
+// When dir disappears (removed, or renamed away) the watch says so in a
+// warning and in WatchStatus, and looks for it every DirPoll; the modules
+// already loaded keep serving. When a directory of that name is back, its
+// artifacts are loaded and those loaded from dir before that it no longer
+// holds are unloaded.
 func (r *Registry) Watch(ctx context.Context, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return fmt.Errorf("watch %s: creating it: %w", dir, err)
+		}
+		r.cfg.logger.Info("created the module directory", "dir", abs)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
@@ -39,30 +62,115 @@ func (r *Registry) Watch(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
-	if err := w.Add(abs); err != nil {
+	d := &dirWatch{r: r, dir: abs, real: real, w: w}
+	d.pending = &settle.Tracker{Quiet: r.cfg.settle, Blind: max(r.cfg.settle, settle.Blind), OnWait: func(path, why string) {
+		r.cfg.logger.Info("waiting for an artifact to be complete", "artifact", path, "reason", why)
+	}}
+	if err := d.attach(); err != nil {
 		w.Close()
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
-	d := &dirWatch{r: r, dir: abs, real: real, w: w, pending: map[string]pending{}}
-	entries, err := os.ReadDir(abs)
-	if err != nil {
+	if err := d.scan(ctx); err != nil {
 		w.Close()
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
-	for _, e := range entries {
-		if p := filepath.Join(abs, e.Name()); d.wanted(p) {
-			d.sync(ctx, p)
-		}
-	}
+	d.state = WatchState{Dir: abs, Watching: true, Since: time.Now()}
+	r.watches.add(d)
 	go d.run(ctx)
 	return nil
+}
+
+// WatchState is the state of one directory given to Watch.
+type WatchState struct {
+	Dir string `json:"dir"`
+	// Watching is false while the directory is missing; modules loaded
+	// from it keep serving meanwhile.
+	Watching bool      `json:"watching"`
+	Since    time.Time `json:"since"`            // when Watching last changed
+	Reason   string    `json:"reason,omitempty"` // why it is not watched
+	// Waiting lists the artifacts that changed and are not complete yet
+	// (still open for writing, say).
+	Waiting []string `json:"waiting,omitempty"`
+}
+
+// WatchStatus says, for every directory a Watch keeps in step (until its
+// context ends), whether it is watched now. A readiness check can use it:
+// a directory that is gone means new artifacts are not being picked up.
+func (r *Registry) WatchStatus() []WatchState {
+	return r.watches.states()
+}
+
+// watchSet is the registry's running watches.
+type watchSet struct {
+	mu  sync.Mutex
+	all []*dirWatch
+}
+
+func (s *watchSet) add(d *dirWatch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = append(s.all, d)
+}
+
+func (s *watchSet) remove(d *dirWatch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, o := range s.all {
+		if o == d {
+			s.all = append(s.all[:i], s.all[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *watchSet) states() []WatchState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]WatchState, 0, len(s.all))
+	for _, d := range s.all {
+		d.mu.Lock()
+		st := d.state
+		st.Waiting = append([]string(nil), d.waiting...)
+		d.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
 }
 
 type dirWatch struct {
 	r         *Registry
 	dir, real string
 	w         *fsnotify.Watcher
-	pending   map[string]pending // changed paths, waiting to settle
+	ident     os.FileInfo // the directory watched, to notice a replacement
+
+	// pending and gone are the run goroutine's (and Watch's before it).
+	pending *settle.Tracker
+	gone    bool
+
+	mu      sync.Mutex // guards state and waiting, read by WatchStatus
+	state   WatchState
+	waiting []string
+}
+
+// attach starts watching the directory now at d.dir.
+func (d *dirWatch) attach() error {
+	fi, err := os.Stat(d.dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", d.dir)
+	}
+	real, err := filepath.EvalSymlinks(d.dir)
+	if err != nil {
+		return err
+	}
+	_ = d.w.Remove(d.dir) // a watch left from the directory before, if any
+	if err := d.w.Add(d.dir); err != nil {
+		return err
+	}
+	d.ident, d.real = fi, real
+	return nil
 }
 
 // wanted reports whether name is an artifact the watcher handles.
@@ -75,11 +183,52 @@ func (d *dirWatch) wanted(path string) bool {
 	return ok
 }
 
+// scan loads the complete artifacts in the directory (those still being
+// written wait), and unloads the ones loaded from it that it no longer
+// holds.
+func (d *dirWatch) scan(ctx context.Context) error {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	now := time.Now()
+	for _, e := range entries {
+		p := filepath.Join(d.dir, e.Name())
+		if !d.wanted(p) {
+			continue
+		}
+		present[p] = true
+		if d.pending.Ready(p, now) {
+			d.sync(ctx, p)
+		}
+	}
+	for _, m := range d.r.Modules() {
+		if m.Artifact != "" && filepath.Dir(m.Artifact) == d.dir && !present[m.Artifact] {
+			d.r.unloadArtifact(m.Artifact)
+		}
+	}
+	d.noteWaiting()
+	return nil
+}
+
 func (d *dirWatch) run(ctx context.Context) {
 	defer d.w.Close()
-	settle := d.r.cfg.settle
-	tick := time.NewTicker(max(settle/4, time.Millisecond))
-	defer tick.Stop()
+	defer d.r.watches.remove(d)
+	poll := time.NewTicker(DirPoll)
+	defer poll.Stop()
+	due := time.NewTimer(time.Hour) // armed while paths wait to settle
+	due.Stop()
+	armed := false
+	arm := func(after time.Duration) {
+		if !armed {
+			due.Reset(max(after, time.Millisecond))
+			armed = true
+		}
+	}
+	if d.pending.Len() > 0 {
+		arm(settle.WriterPoll)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -89,50 +238,94 @@ func (d *dirWatch) run(ctx context.Context) {
 				return
 			}
 			d.r.cfg.logger.Error("watching modules", "dir", d.dir, "err", err)
+			if errors.Is(err, fsnotify.ErrEventOverflow) && !d.gone {
+				_ = d.scan(ctx) // events were lost: look at everything again
+				if d.pending.Len() > 0 {
+					arm(d.r.cfg.settle)
+				}
+			}
 		case ev, ok := <-d.w.Events:
 			if !ok {
 				return
 			}
-			if d.wanted(ev.Name) {
-				d.pending[ev.Name] = pending{at: time.Now(), stat: statOf(ev.Name)}
+			if ev.Name == d.dir {
+				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+					d.lost("it was removed or renamed")
+				}
+				continue
 			}
-		case now := <-tick.C:
-			for p, pd := range d.pending {
-				if now.Sub(pd.at) < settle {
-					continue
-				}
-				// No event for a settle period. A writer that pauses without
-				// closing the file sends none either, so the size and mtime
-				// must also be what they were at the last event.
-				if st := statOf(p); st != pd.stat {
-					d.pending[p] = pending{at: now, stat: st}
-					continue
-				}
-				delete(d.pending, p)
+			if d.wanted(ev.Name) {
+				d.pending.Touch(ev.Name, time.Now())
+				arm(d.r.cfg.settle)
+			}
+		case now := <-due.C:
+			armed = false
+			ready, next := d.pending.Due(now)
+			sort.Strings(ready)
+			for _, p := range ready {
 				d.sync(ctx, p)
+			}
+			if next > 0 {
+				arm(next)
+			}
+			d.noteWaiting()
+		case <-poll.C:
+			d.check(ctx)
+			if d.pending.Len() > 0 {
+				arm(d.r.cfg.settle)
 			}
 		}
 	}
 }
 
-// pending is a path that changed, waiting to settle.
-type pending struct {
-	at   time.Time
-	stat fileStat
-}
-
-type fileStat struct {
-	size  int64
-	mtime int64
-	ok    bool
-}
-
-func statOf(path string) fileStat {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fileStat{}
+// check looks at the directory: gone, replaced, or back.
+func (d *dirWatch) check(ctx context.Context) {
+	fi, err := os.Stat(d.dir)
+	switch {
+	case !d.gone && err != nil:
+		d.lost(err.Error())
+	case !d.gone && !os.SameFile(fi, d.ident):
+		d.lost("another directory took its place")
+		d.check(ctx)
+	case d.gone && err == nil && fi.IsDir():
+		if err := d.attach(); err != nil {
+			d.r.cfg.logger.Warn("the module directory is back but cannot be watched; trying again", "dir", d.dir, "error", err, "every", DirPoll)
+			return
+		}
+		d.gone = false
+		d.setState(true, "")
+		d.r.cfg.logger.Info("the module directory is back: watching it again", "dir", d.dir)
+		if err := d.scan(ctx); err != nil {
+			d.r.cfg.logger.Warn("scanning the module directory", "dir", d.dir, "error", err)
+		}
 	}
-	return fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ok: true}
+}
+
+// lost records that the directory is gone.
+func (d *dirWatch) lost(why string) {
+	if d.gone {
+		return
+	}
+	d.gone = true
+	_ = d.w.Remove(d.dir)
+	d.setState(false, "the directory is missing: "+why)
+	d.r.cfg.logger.Warn("the module directory is gone: new artifacts are not picked up until it is back; the modules loaded from it keep serving",
+		"dir", d.dir, "reason", why, "looked_for_every", DirPoll)
+}
+
+func (d *dirWatch) setState(watching bool, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.state = WatchState{Dir: d.dir, Watching: watching, Since: time.Now(), Reason: reason}
+}
+
+// noteWaiting publishes the paths that wait to settle, for WatchStatus.
+func (d *dirWatch) noteWaiting() {
+	paths := d.pending.Paths()
+	sort.Strings(paths)
+	d.mu.Lock()
+	d.waiting = paths
+	d.mu.Unlock()
 }
 
 // sync makes the registry match the file at path: load it, or unload what
