@@ -14,7 +14,7 @@ RACE_PKGS   := . ./internal/chain/... ./internal/settle/... ./internal/statedir/
 .PHONY: serve build examples test lint bench compare clean
 
 serve: examples
-	./$(BIN) serve --dir $(PLUGINS)
+	./$(BIN) serve --dir $(PLUGINS) --allow-command python3
 
 build:
 	$(GO) build -o $(BIN) ./cmd/hotmod

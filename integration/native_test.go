@@ -70,8 +70,12 @@ func place(t testing.TB, src, dir, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, fi.Mode().Perm()); err != nil { // an executable stays one
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {

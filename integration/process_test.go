@@ -70,7 +70,7 @@ func TestProcess(t *testing.T) {
 		for _, f := range []string{"textstats.py", "textstats.process.json"} {
 			place(t, filepath.Join(src, f), dir, f) // the launch file last: it is what the watcher loads
 		}
-		reg := watch(t, dir)
+		reg := watch(t, dir, hotmod.WithAllowCommands("python3"))
 		waitFor(t, "textstats active", func() bool { return len(active(reg)) == 1 })
 		out, err := reg.Invoke(context.Background(), "textstats", "count_words", map[string]any{"text": "to be or not to be"})
 		if err != nil {

@@ -54,7 +54,7 @@ func TestServeWasmAndProcessModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := startDaemon(t, dir)
+	d := startDaemon(t, dir, "--allow-command", "python3") // the launch file starts python3, as `make serve` allows
 	addr := []string{"HOTMOD_ADDR=" + d.addr}
 	d.waitModules(t, "greeter and textstats active", func(mods []hotmod.ModuleInfo) bool {
 		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, active("textstats", "1.0.0")) != nil &&

@@ -30,6 +30,7 @@ type serveFlags struct {
 	concurrency, breaker   int
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
+	intake                 *intakeFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -63,6 +64,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.IntVar(&f.concurrency, "concurrency", 64, "calls one module may run at once; more get overloaded")
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
+	f.intake = addIntakeFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
 }
@@ -97,6 +99,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 		}
 		logger.Info("created the module directory", "dir", dir)
 	}
+	unlock, err := lockStateDir(dir, f.intake.stateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	// Signals first, so one that arrives while the directory is scanned is
 	// not lost; after the first, signal.Stop restores the default, so a
@@ -119,6 +126,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 	if f.cacheDir != "" {
 		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
 	}
+	intakeOpts, err := f.intake.options(logger)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, intakeOpts...)
 	if len(f.wasmGrants) > 0 {
 		if err := wasm.CheckGrants(f.wasmGrants); err != nil {
 			return usagef("--wasm-grant: %v", err)
