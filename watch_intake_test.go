@@ -1,7 +1,6 @@
 package hotmod_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -9,11 +8,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
 // textstatsScript is a process module as a shell script: it runs the
@@ -30,27 +29,9 @@ func textstatsScript(t *testing.T, first string) string {
 	return "#!/bin/sh\n" + first + "\nexec python3 '" + py + "'\n"
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func watchDir(t *testing.T, dir string, opts ...hotmod.Option) (*hotmod.Registry, *lockedBuffer) {
+func watchDir(t *testing.T, dir string, opts ...hotmod.Option) (*hotmod.Registry, *plugintest.Log) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &plugintest.Log{}
 	opts = append([]hotmod.Option{hotmod.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
 	r := newRegistry(t, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
