@@ -29,7 +29,10 @@ func TestServeOneDaemonPerDirectory(t *testing.T) {
 	// The lock is in the state directory: a daemon whose --state-dir
 	// another daemon holds is refused too.
 	stateDir := filepath.Join(t.TempDir(), "state")
-	other := startDaemon(t, filepath.Join(t.TempDir(), "other"), "--state-dir", stateDir)
+	other := startDaemon(t, filepath.Join(t.TempDir(), "other"), "--state-dir", stateDir, "--allow-command", "sh")
+	if !strings.Contains(other.log(), "launch files in the module directory may start these programs") {
+		t.Errorf("an allow-list was given without a warning:\n%s", other.log())
+	}
 	if r := hotmodRun(t, nil, "", "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--state-dir", stateDir); r.code != 1 ||
 		!strings.Contains(r.stderr, fmt.Sprintf("pid %d", other.cmd.Process.Pid)) {
 		t.Errorf("a daemon whose --state-dir is locked: %s", r)
