@@ -143,3 +143,15 @@ func TestTrackerBlind(t *testing.T) {
 		t.Fatalf("gone: ready %v", ready)
 	}
 }
+
+// BenchmarkOpenForWriting is the cost of one look at a file that waits
+// (done every WriterPoll while its writer holds it open).
+func BenchmarkOpenForWriting(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "a.so")
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		OpenForWriting(path)
+	}
+}
