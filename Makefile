@@ -17,7 +17,7 @@ serve: examples
 	./$(BIN) serve --dir $(PLUGINS)
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hotmod
+	$(GO) build -ldflags "-X main.commit=$$(git rev-parse --short=12 HEAD 2>/dev/null)" -o $(BIN) ./cmd/hotmod
 
 examples: build
 	@mkdir -p $(PLUGINS)
