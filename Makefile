@@ -17,7 +17,7 @@ serve: examples
 	./$(BIN) serve --dir $(PLUGINS) --allow-command python3
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hotmod
+	$(GO) build -ldflags "-X main.commit=$$(git rev-parse --short=12 HEAD 2>/dev/null)" -o $(BIN) ./cmd/hotmod
 
 examples: build
 	@mkdir -p $(PLUGINS)
@@ -32,13 +32,13 @@ lint:
 	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
 
 test: lint
-	cd sdk && $(GO) test -race -count=1 ./...
-	cd examples && $(GO) test -count=1 ./...
-	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $(NATIVE_PKGS)
+	cd sdk && $(GO) test -race -count=1 -timeout 20m ./...
+	cd examples && $(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 40m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 40m $(NATIVE_PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./integration/ ./internal/native/ ./internal/process/ ./internal/wasm/
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -timeout 60m ./integration/ ./internal/native/ ./internal/process/ ./internal/wasm/
 
 # hotmod beside its peers (Go plugin, hashicorp/go-plugin, Extism), one run: BENCHMARKS.md
 compare:

@@ -30,4 +30,13 @@ var (
 	ErrOverloaded = sdk.ErrOverloaded
 	// ErrCircuitOpen: the module failed repeatedly and is refusing calls until it is probed again.
 	ErrCircuitOpen = sdk.ErrCircuitOpen
+	// ErrUndeclared: a module called, through the host, a module or
+	// capability it did not declare with Requires or RequiresCapability.
+	ErrUndeclared = sdk.ErrUndeclared
+	// ErrCallDepth: a chain of module-to-module calls went deeper than the
+	// host allows (see WithCallDepth).
+	ErrCallDepth = sdk.ErrCallDepth
+	// ErrInUse: Unload refused a version an active module requires; use
+	// Force to unload it anyway.
+	ErrInUse = sdk.ErrInUse
 )

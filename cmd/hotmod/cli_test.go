@@ -261,6 +261,15 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		r := runCLI(t, "", "completion", shell)
+		if r.code != 0 || !strings.Contains(r.stdout, "hotmod") || len(r.stdout) < 500 {
+			t.Errorf("completion %s: %s", shell, r)
+		}
+	}
+}
+
 func TestServeAddressInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -8,7 +8,8 @@
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
 //	hotmod new NAME [--dir DIR]                                start a module
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
-//	hotmod version
+//	hotmod version                                             version, commit, and what native modules need
+//	hotmod completion bash|zsh|fish|powershell                 a shell completion script
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 package main
@@ -77,7 +78,8 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.CompletionOptions.DisableDefaultCmd = true
+	// `hotmod completion bash|zsh|fish|powershell` writes a shell completion
+	// script (cobra's own command).
 	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
 	return root, started
 }
