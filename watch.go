@@ -217,13 +217,16 @@ func (d *dirWatch) run(ctx context.Context) {
 	defer d.r.watches.remove(d)
 	poll := time.NewTicker(DirPoll)
 	defer poll.Stop()
-	due := time.NewTimer(time.Hour) // armed while paths wait to settle
+	// due fires while paths wait to settle, at the earliest time one of
+	// them may be ready (zero deadline: stopped).
+	due := time.NewTimer(time.Hour)
 	due.Stop()
-	armed := false
+	var deadline time.Time
 	arm := func(after time.Duration) {
-		if !armed {
-			due.Reset(max(after, time.Millisecond))
-			armed = true
+		at := time.Now().Add(max(after, time.Millisecond))
+		if deadline.IsZero() || at.Before(deadline) {
+			due.Reset(time.Until(at))
+			deadline = at
 		}
 	}
 	if d.pending.Len() > 0 {
@@ -259,7 +262,7 @@ func (d *dirWatch) run(ctx context.Context) {
 				arm(d.r.cfg.settle)
 			}
 		case now := <-due.C:
-			armed = false
+			deadline = time.Time{}
 			ready, next := d.pending.Due(now)
 			sort.Strings(ready)
 			for _, p := range ready {
