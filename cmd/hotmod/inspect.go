@@ -85,6 +85,7 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringArray("allow-command", nil, "as for serve: a program launch files may start besides those in their own directory; repeatable")
 	return cmd
 }
 
@@ -159,7 +160,8 @@ func inspectProcess(cmd *cobra.Command, in *inspection) (*inspection, error) {
 	}
 	defer os.RemoveAll(tmp)
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	inst, err := process.NewLoader(process.Config{Logger: logger, Dir: tmp}).Load(cmd.Context(), in.File)
+	allowed, _ := cmd.Flags().GetStringArray("allow-command")
+	inst, err := process.NewLoader(process.Config{Logger: logger, Dir: tmp, AllowCommands: allowed}).Load(cmd.Context(), in.File)
 	if err != nil {
 		in.Problems = []string{sdk.AsError(err).Message}
 		return in, nil

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
 // TestServeOneDaemonPerDirectory: a second `hotmod serve` on a directory
@@ -59,5 +62,23 @@ func TestServeIntakeFlags(t *testing.T) {
 		if r := hotmodRun(t, nil, "", args...); r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("serve %s: want exit 2 saying %q; got %s", strings.Join(tc.flags, " "), tc.want, r)
 		}
+	}
+}
+
+// TestInspectAllowCommand: inspect judges a launch file as serve would,
+// allow-list included.
+func TestInspectAllowCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the hotmod binary")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	launch := filepath.Join(plugintest.Repo(t), "examples", "python", "textstats.process.json")
+	if r := hotmodRun(t, nil, "", "inspect", launch); r.code != 1 || !strings.Contains(r.stderr, "--allow-command python3") {
+		t.Errorf("inspect without an allow-list: %s", r)
+	}
+	if r := hotmodRun(t, nil, "", "inspect", "--allow-command", "python3", launch); r.code != 0 || !strings.Contains(r.stdout, "textstats@1.0.0") {
+		t.Errorf("inspect --allow-command python3: %s", r)
 	}
 }
