@@ -78,7 +78,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
+	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd())
 	return root, started
 }
 

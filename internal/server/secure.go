@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotmod/hotmod/internal/audit"
 	"github.com/hotmod/hotmod/internal/auth"
+	"github.com/hotmod/hotmod/internal/connlimit"
 	"github.com/hotmod/hotmod/sdk"
 	"golang.org/x/sync/semaphore"
 )
@@ -100,6 +101,13 @@ func (s *api) secure(mux *http.ServeMux, roles map[string]auth.Role, c config) h
 			need = auth.RoleAdmin // an endpoint that did not say
 		}
 		ctx := r.Context()
+		if need != auth.RoleNone && connlimit.Reserved(ctx) {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, sdk.Errorf(sdk.CodeOverloaded,
+				"the server has as many connections open as it may: try again shortly (health checks are still answered)"))
+			return
+		}
 		switch {
 		case need == auth.RoleNone:
 		case c.noAuth:
@@ -189,4 +197,3 @@ func mayInvoke(w http.ResponseWriter, r *http.Request, ref string) bool {
 func (s *api) audit(r *http.Request, action string, attrs ...slog.Attr) {
 	audit.Log(r.Context(), s.logger, action, attrs...)
 }
-

@@ -73,8 +73,11 @@ func (s *api) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, sdk.Errorf(sdk.CodeBadParams, "%v", err))
 		return
 	}
-	s.audit(r, "token create", slog.String("token", t.Name), slog.String("role", t.Role.String()),
-		slog.String("modules", strings.Join(t.Modules, ",")))
+	attrs := []slog.Attr{slog.String("token", t.Name), slog.String("role", t.Role.String())}
+	if len(t.Modules) > 0 {
+		attrs = append(attrs, slog.String("modules", strings.Join(t.Modules, ",")))
+	}
+	s.audit(r, "token create", attrs...)
 	out := info(t)
 	out.Token = secret
 	writeJSON(w, http.StatusCreated, out)
