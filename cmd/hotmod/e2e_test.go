@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 	// Daemons publish their admin token under the user's configuration
 	// directory, where the CLI finds it: a private one for the tests, which
 	// the test process reads too (see daemon.request).
+	// The go command keeps its settings there too: it keeps the user's.
+	if cfg, err := os.UserConfigDir(); err == nil && os.Getenv("GOENV") == "" {
+		os.Setenv("GOENV", filepath.Join(cfg, "go", "env"))
+	}
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	if testing.Short() {
 		code := m.Run()
