@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -102,10 +104,7 @@ func (s *api) secure(mux *http.ServeMux, roles map[string]auth.Role, c config) h
 		}
 		ctx := r.Context()
 		if need != auth.RoleNone && connlimit.Reserved(ctx) {
-			w.Header().Set("Connection", "close")
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, sdk.Errorf(sdk.CodeOverloaded,
-				"the server has as many connections open as it may: try again shortly (health checks are still answered)"))
+			refuseReserved(w)
 			return
 		}
 		switch {
@@ -196,4 +195,24 @@ func mayInvoke(w http.ResponseWriter, r *http.Request, ref string) bool {
 // auditf logs an admin action of the request's actor.
 func (s *api) audit(r *http.Request, action string, attrs ...slog.Attr) {
 	audit.Log(r.Context(), s.logger, action, attrs...)
+}
+
+// refuseReserved answers 503 on a reserve connection, one that may only ask
+// for health, and closes it at once, so the place is free for the next
+// health check (http.Server would keep a connection whose body was not
+// read open a while longer).
+func refuseReserved(w http.ResponseWriter) {
+	const msg = `{"error":{"code":"overloaded","message":"the server has as many connections open as it may: try again shortly (health checks are still answered)"}}` + "\n"
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, msg)
+		return
+	}
+	defer conn.Close()
+	_, _ = fmt.Fprintf(buf, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
+	_ = buf.Flush()
 }

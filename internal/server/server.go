@@ -267,7 +267,7 @@ func list(set map[string]bool) string {
 // readParams reads the request body as a params object. On failure it
 // returns the status and error to answer with.
 func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, int, *sdk.Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxBody), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -281,6 +281,23 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, int, *s
 		return nil, http.StatusBadRequest, sdk.AsError(err)
 	}
 	return params, 0, nil
+}
+
+// readBody reads a body of the declared length into one buffer of that
+// size (io.ReadAll would grow one by doubling, holding up to twice the
+// body while it reads); a body of unknown length is read as ReadAll does.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > MaxBody {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the body ended after fewer bytes than its Content-Length (%d)", length)
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // StatusOf is the HTTP status the API answers with for an error code.
