@@ -174,17 +174,35 @@ func TestAuth(t *testing.T) {
 		}
 	})
 
+	// A file the host refuses, and one that goes: changes the directory made.
+	if err := os.WriteFile(filepath.Join(dir, "junk.wasm"), []byte("not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitModules(t, "junk.wasm refused", func(mods []hotmod.ModuleInfo) bool {
+		return find(mods, func(m hotmod.ModuleInfo) bool { return m.State == hotmod.StateFailed }) != nil
+	})
+	os.Remove(filepath.Join(dir, "textstats.process.json"))
+	d.waitModules(t, "textstats unloaded", func(mods []hotmod.ModuleInfo) bool {
+		return find(mods, active("textstats", "1.0.0")) == nil
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.log(), `"action":"unload"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	d.stop(t, syscall.SIGTERM)
 	var audits []string
 	for _, line := range strings.Split(d.log(), "\n") {
-		var rec struct{ Msg, Action, Actor, Token string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "audit" && strings.HasPrefix(rec.Action, "token") {
-			audits = append(audits, rec.Actor+" "+rec.Action+" "+rec.Token)
+		var rec struct{ Msg, Action, Actor, Token, Module, Artifact string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "audit" {
+			audits = append(audits, strings.Join(strings.Fields(rec.Actor+" "+rec.Action+" "+rec.Token+rec.Module+" "+strings.TrimPrefix(filepath.Base(rec.Artifact), ".")), " "))
 		}
 	}
-	want := []string{"local-admin token create dashboard", "local-admin token create shop", "local-admin token revoke shop"}
+	want := []string{"directory load textstats textstats.process.json",
+		"local-admin token create dashboard", "local-admin token create shop", "local-admin token revoke shop",
+		"directory refuse junk.wasm", "directory unload textstats textstats.process.json"}
 	if strings.Join(audits, "\n") != strings.Join(want, "\n") {
-		t.Errorf("audit records of token changes:\n%s\nwant\n%s", strings.Join(audits, "\n"), strings.Join(want, "\n"))
+		t.Errorf("audit records:\n%s\nwant\n%s", strings.Join(audits, "\n"), strings.Join(want, "\n"))
 	}
 	if tok, _ := auth.ReadCredential(d.addr); tok != "" {
 		t.Errorf("the published admin token is still there after a clean stop")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/audit"
 	"github.com/hotmod/hotmod/internal/server"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/spf13/cobra"
@@ -134,6 +135,8 @@ func serve(f serveFlags, stderr io.Writer) error {
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
 	reg := hotmod.New(opts...)
+	events, _ := reg.Subscribe() // closed by reg.Close
+	go audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := reg.Watch(watchCtx, dir); err != nil {
