@@ -331,3 +331,34 @@ func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey
 }
 
 var _ = fmt.Sprint
+
+// TestUnixSocket: on the Unix socket the file's permissions are the access
+// control: the CLI needs no token there and acts as admin.
+func TestUnixSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a test that runs the hotmod binary")
+	}
+	sock := filepath.Join(t.TempDir(), "hotmod.sock")
+	d := startDaemon(t, t.TempDir(), "--unix", sock)
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("the socket: %v, mode %v", err, fi.Mode())
+	}
+	noToken := []string{"XDG_CONFIG_HOME=" + t.TempDir()}
+	if r := mustRun(t, noToken, "ls", "--addr", "unix:"+sock); !strings.Contains(r.stdout, "no modules loaded") {
+		t.Errorf("hotmod ls on the socket: %s", r)
+	}
+	if r := mustRun(t, noToken, "token", "create", "--role", "read", "--name", "viewer", "--addr", "unix:"+sock); !strings.HasPrefix(r.stdout, "hm_") {
+		t.Errorf("hotmod token create on the socket: %s", r)
+	}
+	if r := hotmodRun(t, noToken, "", "ls", "--addr", d.addr); r.code != 1 {
+		t.Errorf("hotmod ls over TCP without a token: %s", r)
+	}
+	d.stop(t, syscall.SIGTERM)
+	if !strings.Contains(d.log(), `"action":"token create","actor":"unix-socket"`) {
+		t.Errorf("no audit record of the token made on the socket")
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the socket is still there after a clean stop: %v", err)
+	}
+}

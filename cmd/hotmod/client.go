@@ -40,7 +40,7 @@ type clientFlags struct {
 // addrFlag adds --addr and the credential flags to a client command.
 func addrFlag(cmd *cobra.Command, f *clientFlags) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.addr, "addr", "", "the daemon's address (default $HOTMOD_ADDR, else "+defaultAddr+")")
+	fl.StringVar(&f.addr, "addr", "", "the daemon's address, or unix:PATH for its Unix socket (default $HOTMOD_ADDR, else "+defaultAddr+")")
 	fl.StringVar(&f.token, "token", "", "the API token (default $HOTMOD_TOKEN, else the one a daemon at the address publishes for its own user)")
 	fl.StringVar(&f.ca, "ca", "", "trust the daemon's certificate if this CA (PEM) signed it (default $HOTMOD_CA; else the system's CAs)")
 	fl.StringVar(&f.cert, "cert", "", "client certificate (PEM) for a daemon that asks for one (default $HOTMOD_CERT)")
@@ -66,6 +66,9 @@ func newClient(f clientFlags) (*client, error) {
 	}
 	if addr == "" {
 		addr = defaultAddr
+	}
+	if socket, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return unixClient(strings.TrimPrefix(socket, "//"))
 	}
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
@@ -97,6 +100,24 @@ func newClient(f clientFlags) (*client, error) {
 		}
 	}
 	return c, nil
+}
+
+// unixClient talks to a daemon's Unix socket (serve --unix), where the
+// socket's permissions decide who may: no token is sent.
+func unixClient(path string) (*client, error) {
+	if path == "" {
+		return nil, usagef("unix: needs the socket's path: --addr unix:/run/hotmod.sock")
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &client{
+		base: "http://localhost",
+		from: "the Unix socket " + path,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "unix", path)
+			},
+		}},
+	}, nil
 }
 
 // hostPort is u's host with its port, the scheme's default if it has none.

@@ -121,7 +121,9 @@ func serve(f serveFlags, stderr io.Writer) error {
 		return fmt.Errorf("cannot listen on %s: %w", f.listen, err)
 	}
 	defer ln.Close()
-	ln = sec.listener(ln)
+	if ln, err = sec.listen(ln); err != nil {
+		return err
+	}
 
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
 		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
@@ -152,6 +154,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 	sec.configure(srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	sec.serveUnix(srv, served)
 	addr := ln.Addr().String()
 	defer sec.publish(addr)()
 	logger.Info("listening", "addr", addr, "url", sec.scheme()+"://"+addr)

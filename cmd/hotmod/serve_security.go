@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hotmod/hotmod/internal/auth"
@@ -36,6 +38,7 @@ type securityFlags struct {
 	readTimeout, hdrTimeout   time.Duration
 	maxConns                  int
 	bodyBudgetMiB             int
+	unix                      string
 }
 
 func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
@@ -49,6 +52,7 @@ func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
 	fl.DurationVar(&f.readTimeout, "read-timeout", defaultReadTimeout, "longest a client may take to send a whole request, body included")
 	fl.DurationVar(&f.hdrTimeout, "header-timeout", defaultHeaderTimeout, "longest a client may take to send a request's headers")
 	fl.IntVar(&f.maxConns, "max-conns", defaultMaxConns, fmt.Sprintf("open connections at most (%d more are kept for health checks)", connlimit.Reserve))
+	fl.StringVar(&f.unix, "unix", "", "also listen on a Unix socket at this path, mode 0600: whoever may open it is admin, no token needed (the CLI: --addr unix:PATH)")
 	fl.IntVar(&f.bodyBudgetMiB, "body-budget-mib", server.DefaultBodyBudget>>20, "MiB of request bodies all requests together may be reading at once; past it requests wait, then get 503")
 	return f
 }
@@ -61,6 +65,7 @@ type security struct {
 	tokens   *auth.Store
 	admin    string // the local admin token
 	logger   *slog.Logger
+	unix     net.Listener // nil without --unix
 }
 
 // prepare checks the flags against the address to listen on and opens the
@@ -146,14 +151,55 @@ func loopbackListen(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// listener caps ln's connections and adds TLS.
-func (s *security) listener(ln net.Listener) net.Listener {
+// listen caps ln's connections and adds TLS; with --unix it listens on
+// the Unix socket too (close closes it).
+func (s *security) listen(ln net.Listener) (net.Listener, error) {
 	ln = connlimit.New(ln, s.f.maxConns)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
-	return ln
+	if s.f.unix == "" {
+		return ln, nil
+	}
+	path, err := filepath.Abs(s.f.unix)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("--unix %s: the file exists and is not a socket: remove it or pick another path", path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("--unix %s: another daemon listens on it: stop it or pick another path", path)
+		}
+		_ = os.Remove(path) // left by a daemon that did not stop cleanly
+	}
+	// The socket is created owner-only; no moment exists when others could
+	// connect.
+	old := syscall.Umask(0o177)
+	uln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("--unix %s: %w", path, err)
+	}
+	s.unix = connlimit.New(uln, s.f.maxConns)
+	return ln, nil
 }
+
+// serveUnix serves srv on the Unix socket, if there is one; srv.Shutdown
+// closes it (and removes the file).
+func (s *security) serveUnix(srv *http.Server, served chan<- error) {
+	if s.unix == nil {
+		return
+	}
+	go func() { served <- srv.Serve(s.unix) }()
+	s.logger.Info("listening", "unix", s.unix.Addr().String(), "access", "whoever may open the socket is admin")
+}
+
+// unixAdmin is who a request on the Unix socket comes from: the socket's
+// file mode is the access control.
+var unixAdmin = &auth.Principal{Name: "unix-socket", Role: auth.RoleAdmin}
 
 // options are the API's security options.
 func (s *security) options() []server.Option {
@@ -168,7 +214,12 @@ func (s *security) options() []server.Option {
 // configure sets srv's timeouts.
 func (s *security) configure(srv *http.Server) {
 	srv.ReadTimeout, srv.ReadHeaderTimeout, srv.IdleTimeout = s.f.readTimeout, s.f.hdrTimeout, defaultIdleTimeout
-	srv.ConnContext = connlimit.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if c.LocalAddr().Network() == "unix" {
+			ctx = auth.WithPrincipal(ctx, unixAdmin)
+		}
+		return connlimit.ConnContext(ctx, c)
+	}
 }
 
 // scheme is the URL scheme served.

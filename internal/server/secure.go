@@ -107,8 +107,16 @@ func (s *api) secure(mux *http.ServeMux, roles map[string]auth.Role, c config) h
 			refuseReserved(w)
 			return
 		}
-		switch {
+		switch p := auth.FromContext(ctx); {
 		case need == auth.RoleNone:
+		case p != nil:
+			// Set by the connection (http.Server.ConnContext): a listener
+			// whose access control is its own, like a Unix socket.
+			if !p.May(need) {
+				writeError(w, http.StatusForbidden, sdk.Errorf(CodeForbidden, "%s has the role %v; %s %s needs %v", p.Name, p.Role, r.Method, r.URL.Path, need))
+				return
+			}
+			ctx = audit.WithActor(ctx, p.Name)
 		case c.noAuth:
 			ctx = audit.WithActor(ctx, "anonymous")
 		case c.tokens == nil:
