@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/server"
+	"github.com/hotmod/hotmod/internal/statedir"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -31,7 +33,8 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-// apiServer serves the HTTP API over a registry holding a builtin greeter.
+// apiServer serves the HTTP API over a registry holding a builtin greeter,
+// and sets HOTMOD_TOKEN to an admin token of it.
 func apiServer(t *testing.T) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -48,7 +51,20 @@ func apiServer(t *testing.T) string {
 	if _, err := reg.Register(context.Background(), greeter); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(reg, logger))
+	dir, err := statedir.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := tokens.LocalAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOTMOD_TOKEN", admin)
+	srv := httptest.NewServer(server.New(reg, logger, server.WithAuth(tokens)))
 	t.Cleanup(func() {
 		srv.Close()
 		_ = reg.Close(context.Background())

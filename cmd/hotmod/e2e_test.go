@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
@@ -29,13 +30,23 @@ var hotmodBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
 	dir, err := os.MkdirTemp("", "hotmod-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	// Daemons publish their admin token under the user's configuration
+	// directory, where the CLI finds it: a private one for the tests, which
+	// the test process reads too (see daemon.request).
+	// The go command keeps its settings there too: it keeps the user's.
+	if cfg, err := os.UserConfigDir(); err == nil && os.Getenv("GOENV") == "" {
+		os.Setenv("GOENV", filepath.Join(cfg, "go", "env"))
+	}
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	if testing.Short() {
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
 	}
 	hotmodBin = filepath.Join(dir, "hotmod")
 	// A plain build, whatever flags the test binary has (-race, -cover):
@@ -94,7 +105,7 @@ func mustRun(t *testing.T, env []string, args ...string) result {
 func baseEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "HOTMOD_ADDR=") && !strings.HasPrefix(kv, "GOWORK=") {
+		if !strings.HasPrefix(kv, "HOTMOD_") && !strings.HasPrefix(kv, "GOWORK=") {
 			env = append(env, kv)
 		}
 	}
@@ -189,10 +200,40 @@ func (d *daemon) stop(t *testing.T, sig os.Signal) {
 	}
 }
 
+// request sends a raw HTTP request to the daemon with the admin token it
+// published (and a JSON Content-Type on a POST); header adds or, with an
+// empty value, removes headers. It is the one place tests talk HTTP to a
+// daemon.
+func (d *daemon) request(t *testing.T, method, path, body string, header ...string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := auth.ReadCredential(d.addr)
+	if err != nil || token == "" {
+		t.Fatalf("the daemon at %s published no admin token (%v)", d.addr, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+		} else if header[i+1] == "" {
+			req.Header.Del(header[i])
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // modules asks the daemon what it holds.
 func (d *daemon) modules(t *testing.T) []hotmod.ModuleInfo {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + "/v1/modules")
+	resp, err := d.request(t, "GET", "/v1/modules", "")
 	if err != nil {
 		t.Fatalf("GET /v1/modules: %v", err)
 	}
@@ -350,11 +391,7 @@ func TestEndToEnd(t *testing.T) {
 			{"GET", "/nothing", ``, 404, `"code":"not_found"`},
 		}
 		for _, c := range cases {
-			req, err := http.NewRequest(c.method, "http://"+d.addr+c.path, strings.NewReader(c.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := d.request(t, c.method, c.path, c.body)
 			if err != nil {
 				t.Fatalf("%s %s: %v", c.method, c.path, err)
 			}

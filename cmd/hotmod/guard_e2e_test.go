@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,7 +39,7 @@ func TestServeGuards(t *testing.T) {
 	if r := hotmodRun(t, addr, "", "invoke", "faulty", "fail"); r.code != 1 || !strings.HasPrefix(r.stderr, "circuit_open:") {
 		t.Errorf("the fourth call must answer circuit_open: %s", r)
 	}
-	resp, err := http.Get("http://" + d.addr + "/healthz")
+	resp, err := d.request(t, "GET", "/healthz", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func invokeCmd() *cobra.Command {
-	var addr string
+	var addr clientFlags
 	cmd := &cobra.Command{
 		Use:   "invoke MODULE[@VERSION|@RANGE] METHOD [PARAMS|-]",
 		Short: "Call a method of a module",

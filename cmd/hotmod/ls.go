@@ -16,7 +16,7 @@ import (
 )
 
 func lsCmd() *cobra.Command {
-	var addr string
+	var addr clientFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ls [--json]",

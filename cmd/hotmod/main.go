@@ -80,7 +80,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	// `hotmod completion bash|zsh|fish|powershell` writes a shell completion
 	// script (cobra's own command).
-	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
+	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd())
 	return root, started
 }
 

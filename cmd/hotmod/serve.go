@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/audit"
 	"github.com/hotmod/hotmod/internal/server"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ import (
 const defaultListen = "127.0.0.1:7700"
 
 type serveFlags struct {
+	sec                    *securityFlags
 	dir, listen, cacheDir  string
 	wasmGrants             []string
 	timeout                time.Duration
@@ -54,6 +56,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 		},
 	}
 	fl := cmd.Flags()
+	f.sec = addSecurityFlags(fl)
 	fl.StringVar(&f.dir, "dir", "./plugins", "directory of artifacts to serve (created if missing)")
 	fl.StringVar(&f.listen, "listen", defaultListen, "address to listen on; port 0 picks a free port (see the \"listening\" log line)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -105,6 +108,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 	}
 	defer unlock()
 
+	sec, err := f.sec.prepare(f.listen, dir, logger)
+	if err != nil {
+		return err
+	}
+
 	// Signals first, so one that arrives while the directory is scanned is
 	// not lost; after the first, signal.Stop restores the default, so a
 	// second one ends the process at once.
@@ -120,6 +128,9 @@ func serve(f serveFlags, stderr io.Writer) error {
 		return fmt.Errorf("cannot listen on %s: %w", f.listen, err)
 	}
 	defer ln.Close()
+	if ln, err = sec.listen(ln); err != nil {
+		return err
+	}
 
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
 		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
@@ -138,6 +149,8 @@ func serve(f serveFlags, stderr io.Writer) error {
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
 	reg := hotmod.New(opts...)
+	events, _ := reg.Subscribe() // closed by reg.Close
+	go audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := reg.Watch(watchCtx, dir); err != nil {
@@ -147,15 +160,16 @@ func serve(f serveFlags, stderr io.Writer) error {
 	logger.Info("watching", "dir", dir)
 
 	srv := &http.Server{
-		Handler:           server.New(reg, logger),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:  server.New(reg, logger, sec.options()...),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	sec.configure(srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	sec.serveUnix(srv, served)
 	addr := ln.Addr().String()
-	logger.Info("listening", "addr", addr, "url", "http://"+addr)
+	defer sec.publish(addr)()
+	logger.Info("listening", "addr", addr, "url", sec.scheme()+"://"+addr)
 
 	var failure error
 	select {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hotmod/hotmod/internal/logcap"
 	"io"
 	"log/slog"
 	"os"
@@ -792,12 +793,17 @@ func (c *child) pumpStderr(r *os.File, logger *slog.Logger) {
 	defer close(c.stderr.done)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
+	limit := logcap.New(logcap.Rate, logcap.Burst)
+	attrs := []slog.Attr{slog.String("module", c.name()), slog.Int("pid", c.pid)}
+	defer func() { limit.Flush(logger, attrs) }()
 	for {
 		line, isPrefix, err := br.ReadLine()
 		if len(line) > 0 || (err == nil && !isPrefix) {
 			s := strings.ToValidUTF8(string(line), "\uFFFD")
 			c.stderr.add(s)
-			logger.Info("process module stderr", "module", c.name(), "pid", c.pid, "line", s)
+			limit.Log(logger, len(s), attrs, func() {
+				logger.Info("process module stderr", "module", c.name(), "pid", c.pid, "line", s)
+			})
 		}
 		if err != nil {
 			return

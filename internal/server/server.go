@@ -9,7 +9,22 @@
 //	GET  /v1/capabilities/{name}        {"capability": …, "providers": [ModuleInfo…]}: the
 //	                                    active versions providing it (?range=^1.2 narrows),
 //	                                    the one a module requiring it reaches first
-//	GET  /healthz                       {"status": "ok"}
+//	GET  /v1/tokens                     {"tokens": [token…]}: name, role, modules, created (admin)
+//	POST /v1/tokens                     {"role": "invoke", "modules": ["a"], "name": "ci"} →
+//	                                    the token made, secret included, shown once (admin)
+//	DELETE /v1/tokens/{name}            revokes a token (admin)
+//	GET  /healthz                       {"status": "ok"} (no token needed)
+//
+// # Who may do what
+//
+// Every endpoint but /healthz needs "Authorization: Bearer TOKEN" with a
+// token whose role allows it: read for lists, invoke for calls (an invoke
+// token may be limited to some modules), admin for tokens and everything
+// that changes what runs. No token or a bad one is answered 401
+// (unauthorized), a weak one 403 (forbidden). Browsers are kept out: a
+// request with an Origin header not allowed is answered 403, a POST whose
+// body is not declared application/json 415 (unsupported_media), and on a
+// loopback listener a Host header that does not name this machine 403.
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
 // "greeter@1.2.3" or "greeter@^1.2" (escaped or not: "greeter@%5E1.2").
@@ -55,6 +70,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -68,34 +84,51 @@ const (
 )
 
 // endpoints is what a request to an unknown path is told.
-const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /healthz"
+const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET|POST /v1/tokens, DELETE /v1/tokens/{name}, GET /healthz"
 
 // New returns the API's handler for reg. It logs to logger (nil means
 // slog.Default()): calls that fail inside hotmod (code internal) as errors,
-// and every request at debug level.
-func New(reg *hotmod.Registry, logger *slog.Logger) http.Handler {
+// admin actions as audit records, and every request at debug level.
+//
+// Every endpoint declares the role it needs (an endpoint that does not
+// needs admin); opts must include WithAuth, or explicitly WithoutAuth.
+func New(reg *hotmod.Registry, logger *slog.Logger, opts ...Option) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &api{reg: reg, logger: logger}
+	c := config{bodyBudget: DefaultBodyBudget, bodyWait: DefaultBodyWait}
+	for _, o := range opts {
+		o(&c)
+	}
+	s := &api{reg: reg, logger: logger, tokens: c.tokens}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/invoke/{module}/{method}", s.invoke)
-	mux.HandleFunc("/v1/invoke/{module}/{method}", methodNotAllowed("POST"))
-	mux.HandleFunc("GET /v1/modules", s.list)
-	mux.HandleFunc("/v1/modules", methodNotAllowed("GET"))
-	mux.HandleFunc("GET /v1/modules/{name}", s.module)
-	mux.HandleFunc("/v1/modules/{name}", methodNotAllowed("GET"))
-	mux.HandleFunc("GET /v1/capabilities/{name}", s.capability)
-	mux.HandleFunc("/v1/capabilities/{name}", methodNotAllowed("GET"))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	roles := map[string]auth.Role{}
+	handle := func(pattern string, role auth.Role, h http.HandlerFunc) {
+		roles[pattern] = role
+		mux.HandleFunc(pattern, h)
+	}
+	handle("POST /v1/invoke/{module}/{method}", auth.RoleInvoke, s.invoke)
+	handle("/v1/invoke/{module}/{method}", auth.RoleRead, methodNotAllowed("POST"))
+	handle("GET /v1/modules", auth.RoleRead, s.list)
+	handle("/v1/modules", auth.RoleRead, methodNotAllowed("GET"))
+	handle("GET /v1/modules/{name}", auth.RoleRead, s.module)
+	handle("/v1/modules/{name}", auth.RoleRead, methodNotAllowed("GET"))
+	handle("GET /v1/capabilities/{name}", auth.RoleRead, s.capability)
+	handle("/v1/capabilities/{name}", auth.RoleRead, methodNotAllowed("GET"))
+	handle("GET /v1/tokens", auth.RoleAdmin, s.listTokens)
+	handle("POST /v1/tokens", auth.RoleAdmin, s.createToken)
+	handle("/v1/tokens", auth.RoleAdmin, methodNotAllowed("GET, POST"))
+	handle("DELETE /v1/tokens/{name}", auth.RoleAdmin, s.revokeToken)
+	handle("/v1/tokens/{name}", auth.RoleAdmin, methodNotAllowed("DELETE"))
+	handle("GET /healthz", auth.RoleNone, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	handle("/healthz", auth.RoleNone, methodNotAllowed("GET"))
+	handle("/", auth.RoleRead, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &sdk.Error{Code: CodeNotFound,
 			Message: fmt.Sprintf("no endpoint %s %s: the API has %s", r.Method, r.URL.Path, endpoints)})
 	})
-	return accessLog(mux, logger)
+	return accessLog(s.secure(mux, roles, c), logger)
 }
 
 // accessLog logs every request at debug level: method, path, status and
@@ -130,10 +163,14 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 type api struct {
 	reg    *hotmod.Registry
 	logger *slog.Logger
+	tokens *auth.Store // nil without auth
 }
 
 func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 	ref, method := r.PathValue("module"), r.PathValue("method")
+	if !mayInvoke(w, r, ref) {
+		return
+	}
 	params, status, perr := readParams(w, r)
 	if perr != nil {
 		writeError(w, status, perr)
@@ -230,7 +267,7 @@ func list(set map[string]bool) string {
 // readParams reads the request body as a params object. On failure it
 // returns the status and error to answer with.
 func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, int, *sdk.Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxBody), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -244,6 +281,23 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, int, *s
 		return nil, http.StatusBadRequest, sdk.AsError(err)
 	}
 	return params, 0, nil
+}
+
+// readBody reads a body of the declared length into one buffer of that
+// size (io.ReadAll would grow one by doubling, holding up to twice the
+// body while it reads); a body of unknown length is read as ReadAll does.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > MaxBody {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the body ended after fewer bytes than its Content-Length (%d)", length)
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // StatusOf is the HTTP status the API answers with for an error code.
@@ -261,6 +315,12 @@ func StatusOf(c sdk.Code) int {
 		return http.StatusConflict
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError // panic, module_error, internal and anything new
 }

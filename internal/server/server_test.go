@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,7 +20,9 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/server"
+	"github.com/hotmod/hotmod/internal/statedir"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -38,7 +41,36 @@ func newAPI(t *testing.T, mods ...*sdk.Module) (http.Handler, *hotmod.Registry) 
 			t.Fatalf("registering %s@%s: %v", m.Name(), m.Version(), err)
 		}
 	}
-	return server.New(reg, logger), reg
+	return authed(t, reg, logger), reg
+}
+
+// authed is the API over reg with authentication on, as a client with an
+// admin token sees it: the one place tests add the token (and declare a
+// POST body as JSON).
+func authed(t *testing.T, reg *hotmod.Registry, logger *slog.Logger, opts ...server.Option) http.Handler {
+	t.Helper()
+	dir, err := statedir.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := tokens.LocalAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := server.New(reg, logger, append([]server.Option{server.WithAuth(tokens)}, opts...)...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+admin)
+		}
+		if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 type response struct {
@@ -602,7 +634,7 @@ func TestLogging(t *testing.T) {
 	if _, err := reg.Register(context.Background(), lab()); err != nil {
 		t.Fatal(err)
 	}
-	h := server.New(reg, logger)
+	h := authed(t, reg, logger)
 	do(t, h, "POST", "/v1/invoke/lab/sum", `{"a":1,"b":2}`)
 	do(t, h, "POST", "/v1/invoke/lab/fail", `{"code":"bad_params"}`)
 	do(t, h, "POST", "/v1/invoke/lab/fail", `{"code":"internal"}`)

@@ -78,8 +78,8 @@ func startGuest(ctx context.Context, i *Instance, cfg wazero.ModuleConfig) (*gue
 	g := &guest{
 		owner:  i,
 		name:   l.guestName(),
-		stdout: newOutput(l.logger, "stdout", slog.LevelInfo, false, i.attrs...),
-		stderr: newOutput(l.logger, "stderr", slog.LevelWarn, true, i.attrs...),
+		stdout: newOutput(l.logger, "stdout", slog.LevelInfo, false, i.outputLimit, i.attrs...),
+		stderr: newOutput(l.logger, "stderr", slog.LevelWarn, true, i.outputLimit, i.attrs...),
 	}
 	l.callers.Store(g.name, g)
 	mod, err := l.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))

@@ -96,6 +96,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/hotmod/hotmod/sdk"
@@ -155,6 +156,14 @@ var Module = sdk.New("testguest", "1.0.0").
 	Handle("say", func(_ context.Context, p map[string]any) (map[string]any, error) {
 		fmt.Println("to stdout:", p["text"])
 		fmt.Fprintln(os.Stderr, "to stderr:", p["text"])
+		return map[string]any{}, nil
+	}).
+	Handle("flood", func(_ context.Context, p map[string]any) (map[string]any, error) {
+		line := strings.Repeat("x", 1023) + "\n"
+		n, _ := p["bytes"].(int64)
+		for written := int64(0); written < n; written += int64(len(line)) {
+			os.Stdout.WriteString(line)
+		}
 		return map[string]any{}, nil
 	}).
 	Handle("fail", func(context.Context, map[string]any) (map[string]any, error) {

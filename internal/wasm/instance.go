@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hotmod/hotmod/internal/logcap"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,9 @@ type Instance struct {
 	modCfg   wazero.ModuleConfig
 	attrs    []slog.Attr
 	size     int
-	pages    uint32 // the memory limit, for messages
+
+	outputLimit *logcap.Limiter // what its guests print may log, all together
+	pages       uint32          // the memory limit, for messages
 
 	// The pool: idle guests, and tokens for guests not started yet. At any
 	// time len(idle) + len(slots) + guests in use or starting = size.
@@ -610,6 +613,7 @@ func (i *Instance) Close() error {
 	i.closeOnce.Do(func() { close(i.done) })
 	err := i.drainIdle()
 	i.finish()
+	i.outputLimit.Flush(i.l.logger, i.attrs)
 	return err
 }
 

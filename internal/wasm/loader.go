@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hotmod/hotmod/internal/logcap"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -211,8 +212,9 @@ func (l *Loader) open(ctx context.Context, path string) (*Instance, *guest, erro
 		l: l, path: path, sum: hex.EncodeToString(h[:]),
 		size: l.cfg.PoolSize, pages: l.cfg.MemoryLimitPages,
 		idle: make(chan *guest, l.cfg.PoolSize), slots: make(chan struct{}, l.cfg.PoolSize),
-		done:  make(chan struct{}),
-		attrs: []slog.Attr{slog.String("artifact", filepath.Base(path))},
+		done:        make(chan struct{}),
+		attrs:       []slog.Attr{slog.String("artifact", filepath.Base(path))},
+		outputLimit: logcap.New(logcap.Rate, logcap.Burst),
 	}
 	compileStart := time.Now()
 	i.compiled, err = l.rt.CompileModule(ctx, data)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+
+	"github.com/hotmod/hotmod/internal/logcap"
 )
 
 // maxPending is the most guest output kept before it is logged; more is
@@ -32,13 +34,14 @@ type output struct {
 	stream string
 	attrs  []slog.Attr
 	buf    []byte
-	keep   bool     // keep tail and heads (stderr)
-	tail   []string // the last lines, oldest first
-	heads  []string // the last lines with a headPrefixes prefix
+	keep   bool            // keep tail and heads (stderr)
+	tail   []string        // the last lines, oldest first
+	heads  []string        // the last lines with a headPrefixes prefix
+	limit  *logcap.Limiter // the module's budget, shared by its guests and streams
 }
 
-func newOutput(logger *slog.Logger, stream string, level slog.Level, keep bool, attrs ...slog.Attr) *output {
-	return &output{logger: logger, level: level, stream: stream, attrs: attrs, keep: keep}
+func newOutput(logger *slog.Logger, stream string, level slog.Level, keep bool, limit *logcap.Limiter, attrs ...slog.Attr) *output {
+	return &output{logger: logger, level: level, stream: stream, attrs: attrs, keep: keep, limit: limit}
 }
 
 func (o *output) Write(p []byte) (int, error) {
@@ -71,7 +74,9 @@ func (o *output) flush() {
 		return
 	}
 	attrs := append([]slog.Attr{slog.String("stream", o.stream)}, o.attrs...)
-	o.logger.LogAttrs(context.Background(), o.level, s, attrs...)
+	o.limit.Log(o.logger, len(s), o.attrs, func() {
+		o.logger.LogAttrs(context.Background(), o.level, s, attrs...)
+	})
 }
 
 func keepLast(list []string, s string, n int) []string {

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -465,6 +467,33 @@ func TestOutput(t *testing.T) {
 			t.Errorf("the log lacks %s:\n%s", want, s)
 		}
 	}
+}
+
+// TestOutputFlood: a guest that prints 100 MB leaves about logcap.Burst
+// bytes in the log, and a record that says how much was dropped.
+func TestOutputFlood(t *testing.T) {
+	l, lg := newLoader(t, wasm.Config{})
+	g := load(t, l, source(t, "testguest", testGuest))
+	const flood = 100 << 20
+	if _, err := g.Invoke(context.Background(), "flood", map[string]any{"bytes": int64(flood)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := lg.String()
+	if len(s) > 3<<20 {
+		t.Errorf("a guest printing %d MiB put %d bytes in the log, want at most 3 MiB", flood>>20, len(s))
+	}
+	dropped := 0
+	for _, m := range regexp.MustCompile(`msg="module output dropped: it logs more than its limit" dropped_bytes=(\d+) dropped_records=\d+ limit_bytes_per_second=65536 module=testguest`).FindAllStringSubmatch(s, -1) {
+		n, _ := strconv.Atoi(m[1])
+		dropped += n
+	}
+	if dropped < flood-4<<20 {
+		t.Errorf("the log says %d bytes of %d were dropped", dropped, flood)
+	}
+	t.Logf("log: %d bytes of %d printed", len(s), flood)
 }
 
 func TestInspect(t *testing.T) {
