@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hotmod/hotmod/internal/signing"
 )
 
 // Option configures a Registry. Options are made by the With… functions.
@@ -29,6 +31,10 @@ type config struct {
 
 	guards    *Guards
 	callDepth int
+
+	trustKeys []string          // WithTrustedKeys
+	trust     *signing.Verifier // nil: signatures are not checked
+	trustErr  error             // a trusted key could not be read: refuse every load
 }
 
 func defaultConfig() config {

@@ -158,8 +158,16 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
 			"%s: unknown kind of artifact: hotmod loads native plugins (.so), WebAssembly modules (.wasm), process modules (.process) and launch files (.process.json)", abs))
 	}
+	signed, err := r.verifyArtifact(abs) // WithTrustedKeys: before any of its code runs
+	if err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
 	inst, err := r.open(ctx, transport, abs)
 	if err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
+	if err := admitSigned(signed, inst, transport, abs); err != nil {
+		r.release(inst, transport, nil)
 		return r.failArtifact(abs, transport, err)
 	}
 	if cur := r.sameArtifact(abs, inst); cur != nil {

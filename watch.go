@@ -93,8 +93,8 @@ func (d *dirWatch) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if d.wanted(ev.Name) {
-				d.pending[ev.Name] = pending{at: time.Now(), stat: statOf(ev.Name)}
+			for _, p := range d.affected(ev.Name) { // the file, or what its signature signs
+				d.pending[p] = pending{at: time.Now(), stat: statOf(p)}
 			}
 		case now := <-tick.C:
 			for p, pd := range d.pending {
