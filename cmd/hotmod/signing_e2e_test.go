@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -283,5 +284,36 @@ func waitFile(t *testing.T, path string) {
 			t.Fatalf("%s did not appear within 30s", path)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMinisignInterop: the minisign command line tool verifies what hotmod
+// signs, and hotmod what minisign signs with a hotmod key. It needs minisign
+// (Debian's package minisign).
+func TestMinisignInterop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (runs the hotmod binary)")
+	}
+	minisign, err := exec.LookPath("minisign")
+	if err != nil {
+		t.Skip("minisign is not installed (apt-get install minisign)")
+	}
+	dir := t.TempDir()
+	base := filepath.Join(dir, "k")
+	mustRun(t, nil, "keygen", base)
+	a, b := filepath.Join(dir, "a.so"), filepath.Join(dir, "b.wasm")
+	writeFile(t, a, "bytes of a")
+	writeFile(t, b, "bytes of b")
+	mustRun(t, nil, "sign", "--key", base+".key", "--module", "a", "--version", "1.0.0", a)
+	out, err := exec.Command(minisign, "-V", "-p", base+".pub", "-m", a, "-x", a+".sig").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Trusted comment: hotmod module=a version=1.0.0") {
+		t.Errorf("minisign -V on hotmod's signature: %v\n%s", err, out)
+	}
+	sign := exec.Command(minisign, "-S", "-s", base+".key", "-m", b, "-x", b+".sig", "-t", "hotmod module=b version=2.0.0")
+	if out, err := sign.CombinedOutput(); err != nil {
+		t.Fatalf("minisign -S with hotmod's key: %v\n%s", err, out)
+	}
+	if r := mustRun(t, nil, "verify", b, "--trust", base+".pub"); !strings.Contains(r.stdout, "as b@2.0.0") {
+		t.Errorf("hotmod verify on minisign's signature: %s", r)
 	}
 }
