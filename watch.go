@@ -22,7 +22,8 @@ import (
 // (".name"), editor backups ("name~") and files ending in ".tmp" are
 // ignored, so writing to a hidden temporary name and renaming it into place
 // publishes an artifact atomically. A symlink whose target lies outside dir
-// is refused.
+// is refused. A signature file X.sig (see WithTrustedKeys) is not an
+// artifact: when it appears or changes, X is considered again.
 func (r *Registry) Watch(ctx context.Context, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
