@@ -53,7 +53,14 @@ func TestWithTrustedKeys(t *testing.T) {
 	if err := os.WriteFile(evil, []byte("#!/bin/sh\ntouch "+mark+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A wasm module and a native plugin are refused before the wasm
+	// transport compiles anything or the native one reads build info.
+	wasmFile, soFile := filepath.Join(dir, "m.wasm"), filepath.Join(dir, "m.so")
+	os.WriteFile(wasmFile, []byte("\x00asm\x01\x00\x00\x00"), 0o644)
+	os.WriteFile(soFile, []byte("\x7fELF"), 0o644)
 	for _, c := range []struct{ file, want string }{
+		{wasmFile, "no signature file m.wasm.sig"},
+		{soFile, "no signature file m.so.sig"},
 		{evil, "no signature file evil.process.sig: sign it with hotmod sign"},
 		{launch, "no signature file textstats.process.json.sig"},
 	} {

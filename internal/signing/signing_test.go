@@ -33,17 +33,27 @@ func keyPair(t *testing.T, dir, name string) (minisign.PrivateKey, string) {
 func signed(t *testing.T, key minisign.PrivateKey, dir, name string, data []byte, c Claim) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
+	writeSigned(t, key, p, data, c)
+	return p
+}
+
+// writeSigned writes data to p and signs it for c (default pricing).
+func writeSigned(t testing.TB, key minisign.PrivateKey, p string, data []byte, c ...Claim) {
+	t.Helper()
+	claim := pricing
+	if len(c) > 0 {
+		claim = c[0]
+	}
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sig, err := Sign(key, p, c)
+	sig, err := Sign(key, p, claim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteSignature(p+Ext, sig); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func verifier(t *testing.T, keys ...string) *Verifier {
