@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hotmod/hotmod/internal/signing"
 )
 
 // Option configures a Registry. Options are made by the With… functions.
@@ -32,6 +34,9 @@ type config struct {
 
 	allowCommands   []string
 	maxArtifactSize int64
+	trustKeys []string          // WithTrustedKeys
+	trust     *signing.Verifier // nil: signatures are not checked
+	trustErr  error             // a trusted key could not be read: refuse every load
 }
 
 func defaultConfig() config {

@@ -162,8 +162,16 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	if err := r.checkSize(abs); err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
+	signed, err := r.verifyArtifact(abs) // WithTrustedKeys: before any of its code runs
+	if err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
 	inst, err := r.open(ctx, transport, abs)
 	if err != nil {
+		return r.failArtifact(abs, transport, err)
+	}
+	if err := admitSigned(signed, inst, transport, abs); err != nil {
+		r.release(inst, transport, nil)
 		return r.failArtifact(abs, transport, err)
 	}
 	if cur := r.sameArtifact(abs, inst); cur != nil {

@@ -40,6 +40,9 @@ const DirPoll = time.Second
 // already loaded keep serving. When a directory of that name is back, its
 // artifacts are loaded and those loaded from dir before that it no longer
 // holds are unloaded.
+//
+// A signature file X.sig (see WithTrustedKeys) is not an artifact: when it
+// appears or changes, X is considered again.
 func (r *Registry) Watch(ctx context.Context, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -257,8 +260,8 @@ func (d *dirWatch) run(ctx context.Context) {
 				}
 				continue
 			}
-			if d.wanted(ev.Name) {
-				d.pending.Touch(ev.Name, time.Now())
+			for _, p := range d.affected(ev.Name) { // the file, or what its signature signs
+				d.pending.Touch(p, time.Now())
 				arm(d.r.cfg.settle)
 			}
 		case now := <-due.C:

@@ -12,9 +12,9 @@ import (
 )
 
 func buildCmd() *cobra.Command {
-	var transport, out string
+	var transport, out, signKey string
 	cmd := &cobra.Command{
-		Use:   "build [--transport native|wasm|process] [-o DIR] [PKG]",
+		Use:   "build [--transport native|wasm|process] [-o DIR] [--sign KEY] [PKG]",
 		Short: "Build a module into an artifact this hotmod loads",
 		Long: `build compiles the module's main package in directory PKG (default ".") into
 DIR/<name of PKG>.so (native), .wasm (wasm) or .process (process) and prints
@@ -29,7 +29,10 @@ this hotmod would refuse the result).
 
 A wasm or process artifact survives a change of the host's toolchain: set
 GOTOOLCHAIN to build it with another Go (wasm needs Go 1.24 or later, process
-modules Go 1.22 or later).`,
+modules Go 1.22 or later).
+
+--sign KEY signs the artifact with the secret key file KEY as hotmod sign
+does, and writes ARTIFACT.sig into DIR before the artifact is renamed in.`,
 		Args: args(0, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			builders := map[string]func(context.Context, build.Options) (string, error){
@@ -47,7 +50,14 @@ modules Go 1.22 or later).`,
 			if err != nil {
 				return err
 			}
-			path, err := builder(cmd.Context(), build.Options{Dir: dir, Out: out})
+			opts := build.Options{Dir: dir, Out: out}
+			if signKey != "" {
+				sf := signFlags{key: signKey}
+				if opts.BeforePublish, err = sf.beforePublish(cmd, out); err != nil {
+					return err
+				}
+			}
+			path, err := builder(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -65,5 +75,6 @@ modules Go 1.22 or later).`,
 	}
 	cmd.Flags().StringVar(&transport, "transport", "native", "artifact kind: native, wasm or process")
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the artifact to (created if missing)")
+	cmd.Flags().StringVar(&signKey, "sign", "", "sign the artifact with this secret key file (see hotmod keygen); ARTIFACT.sig arrives with it")
 	return cmd
 }

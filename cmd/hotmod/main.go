@@ -10,6 +10,7 @@
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
 //	hotmod version                                             version, commit, and what native modules need
 //	hotmod completion bash|zsh|fish|powershell                 a shell completion script
+//	hotmod keygen [NAME] | sign ARTIFACT | verify ARTIFACT     sign artifacts for serve --trust
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 package main
@@ -80,7 +81,8 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	// `hotmod completion bash|zsh|fish|powershell` writes a shell completion
 	// script (cobra's own command).
-	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd())
+	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd(),
+		keygenCmd(), signCmd(), verifyCmd())
 	return root, started
 }
 

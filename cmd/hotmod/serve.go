@@ -33,6 +33,7 @@ type serveFlags struct {
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
 	intake                 *intakeFlags
+	trust                  *trustFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -68,6 +69,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
 	f.intake = addIntakeFlags(fl)
+	f.trust = addTrustFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
 }
@@ -148,7 +150,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 		}
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
-	reg := hotmod.New(opts...)
+	trust, err := f.trust.options(logger, dir)
+	if err != nil {
+		return err
+	}
+	reg := hotmod.New(append(opts, trust...)...)
 	events, _ := reg.Subscribe() // closed by reg.Close
 	go audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())

@@ -49,6 +49,12 @@ type Options struct {
 	Env []string
 	// Stderr, when set, receives the go command's output as it runs.
 	Stderr io.Writer
+	// BeforePublish, when set, is called with the built artifact's path
+	// (its final file name, in a temporary directory) just before it is
+	// renamed into Out; an error stops the build and nothing is published.
+	// `hotmod build --sign` writes the signature into Out here, so that it
+	// is in place when the artifact arrives.
+	BeforePublish func(built string) error
 }
 
 // nonGoSources are the extensions of source files a package may hold that a
@@ -154,6 +160,11 @@ func (t target) goBuild(ctx context.Context, o Options, ext string, env, args, p
 		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), t.dir, err, msg)
 	}
 	path := filepath.Join(t.out, file)
+	if o.BeforePublish != nil {
+		if err := o.BeforePublish(filepath.Join(tmp, file)); err != nil {
+			return "", fmt.Errorf("build: %w", err)
+		}
+	}
 	if err := os.Rename(filepath.Join(tmp, file), path); err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
