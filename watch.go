@@ -299,8 +299,8 @@ func (d *dirWatch) check(ctx context.Context) {
 			return
 		}
 		d.gone = false
-		d.setState(true, "")
 		d.r.cfg.logger.Info("the module directory is back: watching it again", "dir", d.dir)
+		d.setState(true, "")
 		if err := d.scan(ctx); err != nil {
 			d.r.cfg.logger.Warn("scanning the module directory", "dir", d.dir, "error", err)
 		}
@@ -314,9 +314,9 @@ func (d *dirWatch) lost(why string) {
 	}
 	d.gone = true
 	_ = d.w.Remove(d.dir)
-	d.setState(false, "the directory is missing: "+why)
 	d.r.cfg.logger.Warn("the module directory is gone: new artifacts are not picked up until it is back; the modules loaded from it keep serving",
 		"dir", d.dir, "reason", why, "looked_for_every", DirPoll)
+	d.setState(false, "the directory is missing: "+why)
 }
 
 func (d *dirWatch) setState(watching bool, reason string) {

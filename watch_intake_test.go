@@ -29,6 +29,20 @@ func textstatsScript(t *testing.T, first string) string {
 	return "#!/bin/sh\n" + first + "\nexec python3 '" + py + "'\n"
 }
 
+// eventually waits for cond; a process module's start (python3 under
+// -race, on a busy machine) can take seconds, and the directory is looked
+// for every DirPoll.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func watchDir(t *testing.T, dir string, opts ...hotmod.Option) (*hotmod.Registry, *plugintest.Log) {
 	t.Helper()
 	logs := &plugintest.Log{}
@@ -107,7 +121,7 @@ func TestWatchLoadsOnlyCompleteFiles(t *testing.T) {
 	}
 	loaded := func(r *hotmod.Registry, path, marker string) {
 		t.Helper()
-		waitFor(t, func() bool { st, _ := moduleState(r, path); return st == hotmod.StateActive })
+		eventually(t, func() bool { st, _ := moduleState(r, path); return st == hotmod.StateActive })
 		if _, err := os.Stat(marker + ".complete"); err != nil {
 			t.Fatalf("the whole script did not run: %v", err)
 		}
@@ -129,7 +143,7 @@ func TestWatchLoadsOnlyCompleteFiles(t *testing.T) {
 	if err := os.Remove(first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { st, _ := moduleState(r, first); return st == hotmod.StateNone })
+	eventually(t, func() bool { st, _ := moduleState(r, first); return st == hotmod.StateNone })
 
 	// Created while watched.
 	second, secondMark := filepath.Join(dir, "second.process"), filepath.Join(marks, "second")
@@ -174,7 +188,7 @@ func TestWatchRefusesUnsafeArtifacts(t *testing.T) {
 	if err := os.Chmod(noExec, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { st, _ := moduleState(r, noExec); return st == hotmod.StateActive })
+	eventually(t, func() bool { st, _ := moduleState(r, noExec); return st == hotmod.StateActive })
 }
 
 // TestWatchSurvivesItsDirectory: a watched directory that is removed is
@@ -205,14 +219,14 @@ func TestWatchSurvivesItsDirectory(t *testing.T) {
 		return func() bool { ws := r.WatchStatus(); return len(ws) == 1 && ws[0].Watching == want }
 	}
 	place()
-	waitFor(t, active)
+	eventually(t, active)
 
 	// Removed with what it holds, then made again.
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, watching(false))
-	waitFor(t, func() bool { return !active() })
+	eventually(t, watching(false))
+	eventually(t, func() bool { return !active() })
 	if ws := r.WatchStatus(); !strings.Contains(ws[0].Reason, "missing") {
 		t.Errorf("WatchStatus reason: %q", ws[0].Reason)
 	}
@@ -223,23 +237,23 @@ func TestWatchSurvivesItsDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	place()
-	waitFor(t, watching(true))
-	waitFor(t, active)
+	eventually(t, watching(true))
+	eventually(t, active)
 
 	// Renamed away: it keeps serving; the directory made in its place
 	// lacks the file, so it is unloaded, and loaded when the file is there.
 	if err := os.Rename(dir, dir+".old"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, watching(false))
+	eventually(t, watching(false))
 	if !active() {
 		t.Fatal("a module whose directory was renamed away stopped serving")
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, watching(true))
-	waitFor(t, func() bool { return !active() })
+	eventually(t, watching(true))
+	eventually(t, func() bool { return !active() })
 	place()
-	waitFor(t, active)
+	eventually(t, active)
 }

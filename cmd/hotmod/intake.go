@@ -85,7 +85,7 @@ func lockStateDir(dir, stateDir string) (unlock func(), err error) {
 	}
 	sd, err := statedir.Open(stateDir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (--state-dir names another place for it)", err)
 	}
 	unlock, err = sd.Lock("the state directory")
 	if err != nil {
