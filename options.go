@@ -29,6 +29,7 @@ type config struct {
 
 	guards    *Guards
 	callDepth int
+	stateDir  string
 }
 
 func defaultConfig() config {
@@ -55,6 +56,18 @@ func WithCallDepth(n int) Option {
 			c.callDepth = n
 		}
 	})
+}
+
+// WithStateDir keeps the registry's crash journal and quarantine list in
+// dir (created with mode 0700). The registry records each native artifact
+// it opens and counts the calls running on native and builtin modules, in
+// files that outlive a crash of the process; the next registry given the
+// same dir reads what the dead one left, names the artifact that ended it
+// and quarantines it (Quarantined lists, LiftQuarantine lifts), so a host
+// restarted by systemd does not die again on the same file. Without it
+// nothing is written.
+func WithStateDir(dir string) Option {
+	return optionFunc(func(c *config) { c.stateDir = dir })
 }
 
 // WithLogger sets the structured logger for lifecycle events and module

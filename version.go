@@ -37,6 +37,7 @@ type version struct {
 	stats     *guard.Stats  // the guards' counters; nil without guards
 	deps      []dep         // what it requires (see deps.go)
 	caps      []capability  // what it provides
+	inflight  *atomic.Int64 // the crash journal's count of its calls; nil without one
 
 	// gate counts calls in flight; closingBit is set when draining starts.
 	gate      atomic.Int64
@@ -90,10 +91,16 @@ func (v *version) invoke(ctx context.Context, method string, params map[string]a
 	if !v.enter() {
 		return nil, errReroute
 	}
+	if v.inflight != nil {
+		v.inflight.Add(1)
+	}
 	if v.call != nil {
 		out, err = v.call(ctx, method, params)
 	} else {
 		out, err = v.inst.Invoke(ctx, method, params)
+	}
+	if v.inflight != nil {
+		v.inflight.Add(-1)
 	}
 	v.leave()
 	if err != nil {
