@@ -152,12 +152,17 @@ func serve(f serveFlags, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
-	logger.Debug("worker serving", "addr", addr)
-
-	// The first scan runs while the API already answers: calls to modules
-	// not loaded yet get unknown_module, /readyz says 503.
+	accept := func() {
+		go func() { served <- srv.Serve(ln) }()
+		logger.Debug("worker serving", "addr", addr)
+	}
+	// The first scan runs while the API already answers (calls to modules
+	// not loaded yet get unknown_module, /readyz says 503) — unless this
+	// worker replaces one that still serves everything.
+	if !wk.AcceptWhenReady() {
+		accept()
+	}
 	watched := make(chan error, 1)
 	go func() {
 		start := time.Now()
@@ -167,6 +172,9 @@ func serve(f serveFlags, stderr io.Writer) error {
 		}
 		ready.Store(true)
 		logger.Info("watching", "dir", dir, "first_load", time.Since(start).Round(time.Millisecond))
+		if wk.AcceptWhenReady() {
+			accept()
+		}
 		if err := wk.Ready(); err != nil {
 			logger.Warn("cannot tell the supervisor this worker is ready", "error", err)
 		}

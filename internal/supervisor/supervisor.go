@@ -17,7 +17,7 @@
 // ready the old one stops accepting, finishes what it serves and exits.
 //
 // The protocol between the two is small: the worker is started with
-// WorkerEnv=1 in its environment, the listener as file descriptor 3 and the
+// WorkerEnv=1 (or =handover: accept only once ready) in its environment, the listener as file descriptor 3 and the
 // write end of a report pipe as descriptor 4, on which it writes one line
 // per message ("ready", "recycle <reason>"). It stops on SIGTERM (shutdown)
 // and on RetireSignal (handover: stop accepting, drain, exit).
@@ -38,8 +38,14 @@ import (
 	"time"
 )
 
-// WorkerEnv marks a worker process; see the package documentation.
+// WorkerEnv marks a worker process; see the package documentation. Its
+// value says when the worker starts accepting connections.
 const WorkerEnv = "HOTMOD_WORKER"
+
+const (
+	workerServeAtOnce = "1"        // a first start or a restart
+	workerHandover    = "handover" // a recycle: the old worker serves until this one is ready
+)
 
 // RetireSignal tells a worker that a replacement serves now: stop accepting
 // connections, finish the requests in flight and exit.
@@ -186,8 +192,8 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 		stopping      bool
 		recycleWhy    string
 	)
-	start := func(why string) *worker {
-		w, err := s.startWorker(events)
+	start := func(why string, handover bool) *worker {
+		w, err := s.startWorker(events, handover)
 		if err != nil {
 			s.cfg.Logger.Error("cannot start a worker", "error", err)
 			return nil
@@ -209,7 +215,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 		s.current = w
 		s.mu.Unlock()
 	}
-	if setCurrent(start("start")); current == nil {
+	if setCurrent(start("start", false)); current == nil {
 		return errors.New("the first worker did not start")
 	}
 	for {
@@ -220,7 +226,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 		case <-restart:
 			restart = nil
 			if !stopping && current == nil {
-				if setCurrent(start("restart")); current == nil {
+				if setCurrent(start("restart", false)); current == nil {
 					scheduleRestart()
 				}
 			}
@@ -229,7 +235,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 				continue
 			}
 			recycleWhy = why
-			next = start("recycle: " + why)
+			next = start("recycle: "+why, true)
 		case ev := <-events:
 			w := ev.w
 			switch {
@@ -330,7 +336,10 @@ type worker struct {
 	status  string // once exited
 }
 
-func (s *Supervisor) startWorker(events chan<- workerEvent) (*worker, error) {
+// startWorker starts a worker. A worker started for a handover accepts
+// connections only once it is ready (the old one serves meanwhile); any
+// other accepts at once, so that calls get an answer while it loads.
+func (s *Supervisor) startWorker(events chan<- workerEvent, handover bool) (*worker, error) {
 	reportR, reportW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -342,7 +351,11 @@ func (s *Supervisor) startWorker(events chan<- workerEvent) (*worker, error) {
 		return nil, err
 	}
 	cmd := exec.Command(s.exe, s.cfg.Args...)
-	cmd.Env = append(append(os.Environ(), s.cfg.Env...), WorkerEnv+"=1")
+	mode := workerServeAtOnce
+	if handover {
+		mode = workerHandover
+	}
+	cmd.Env = append(append(os.Environ(), s.cfg.Env...), WorkerEnv+"="+mode)
 	cmd.Stdin = nil
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = errW

@@ -14,11 +14,12 @@ import (
 )
 
 // IsWorker reports whether this process was started by a Supervisor.
-func IsWorker() bool { return os.Getenv(WorkerEnv) == "1" }
+func IsWorker() bool { return os.Getenv(WorkerEnv) != "" }
 
 // Worker is the worker's side of the protocol.
 type Worker struct {
-	ln     net.Listener
+	ln       net.Listener
+	handover bool
 	mu     sync.Mutex
 	report *os.File
 }
@@ -29,6 +30,7 @@ func OpenWorker() (*Worker, error) {
 	if !IsWorker() {
 		return nil, errors.New("not started by a hotmod supervisor")
 	}
+	handover := os.Getenv(WorkerEnv) == workerHandover
 	os.Unsetenv(WorkerEnv)
 	syscall.CloseOnExec(listenerFD)
 	syscall.CloseOnExec(reportFD)
@@ -38,8 +40,13 @@ func OpenWorker() (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the listener from the supervisor (fd %d): %w", listenerFD, err)
 	}
-	return &Worker{ln: ln, report: os.NewFile(reportFD, "report")}, nil
+	return &Worker{ln: ln, handover: handover, report: os.NewFile(reportFD, "report")}, nil
 }
+
+// AcceptWhenReady reports whether this worker replaces one that still
+// serves: it must not accept a connection before it is ready, or callers
+// would find modules it has not loaded yet.
+func (w *Worker) AcceptWhenReady() bool { return w.handover }
 
 // Listener is the socket to serve on, shared with the supervisor and with
 // any other worker.
