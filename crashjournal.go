@@ -28,6 +28,7 @@ func (r *Registry) startJournal() {
 	sd, err := statedir.Open(r.cfg.stateDir)
 	if err != nil {
 		r.cfg.logger.Error("no crash journal", "error", err)
+		r.cfg.stateDir = "" // unusable: nothing is quarantined either
 		return
 	}
 	r.cfg.stateDir = sd.Path()
@@ -77,6 +78,9 @@ func (g journalGate) Admit(sum, path string) error {
 }
 
 func (g journalGate) Opening(o native.Opening) error {
+	if g.r.journal == nil {
+		return nil // no journal could be started; New logged why
+	}
 	if err := g.r.journal.Opening(o.Sum, o.Path, o.Copy, o.Module, o.Version); err != nil {
 		// Opening it unrecorded would let a crash go unattributed.
 		return sdk.Errorf(sdk.CodeInternal, "%s: not opened: %v", o.Path, err)

@@ -202,7 +202,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 	case Native:
 		r.nativeOnce.Do(func() {
 			r.native = native.NewLoader(filepath.Join(r.cfg.cacheDir, "native"), r.cfg.logger)
-			if r.journal != nil {
+			if r.cfg.stateDir != "" {
 				r.native.Gate = journalGate{r}
 			}
 		})

@@ -72,7 +72,7 @@ func supervise(f serveFlags, stderr io.Writer) error {
 		Logger:   logger,
 		Stderr:   stderr,
 		OnDeath: func(d supervisor.Death) {
-			findings, err := journal.Recover(sd.Path(), d.PID, &journal.Crash{Died: d.Died, Status: d.Status, Tail: d.Tail})
+			findings, err := journal.Recover(sd.Path(), d.PID, &journal.Crash{Who: "the worker", Died: d.Died, Status: d.Status, Tail: d.Tail})
 			if err != nil {
 				logger.Error("reading the crash journal", "error", err)
 			}

@@ -19,6 +19,7 @@
 //	journal/<pid>-<start>/loads     JSON lines: opens and "settled" marks (flock'd by the writer while it lives)
 //	journal/<pid>-<start>/slots     JSON lines: which version each in-flight counter counts
 //	journal/<pid>-<start>/inflight  MaxSlots int64 counters, mapped MAP_SHARED
+//	journal/<pid>-<start>/crash     the Go runtime's own copy of a fatal crash (debug.SetCrashOutput)
 //	journal/<pid>-<start>/clean     written by Close: the process ended as asked
 //	quarantine.json                 the quarantine list (see List)
 package journal
@@ -29,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,6 +54,7 @@ const (
 	slotsFile    = "slots"
 	inflightFile = "inflight"
 	cleanFile    = "clean"
+	crashFile    = "crash"
 )
 
 // record is one line of the loads file.
@@ -121,6 +124,13 @@ func Start(stateDir string) (*Run, error) {
 		r.loads.Close()
 		r.slots.Close()
 		return nil, fmt.Errorf("crash journal: the in-flight counters: %w", err)
+	}
+	// The runtime writes a fatal panic or error here too, so a process
+	// whose stderr nobody keeps (a library host) still leaves the frames
+	// that name the module. It is process-wide: the last journal wins.
+	if cf, err := os.OpenFile(filepath.Join(dir, crashFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err == nil {
+		_ = debug.SetCrashOutput(cf, debug.CrashOptions{})
+		cf.Close() // SetCrashOutput keeps its own descriptor
 	}
 	return r, nil
 }
@@ -197,6 +207,7 @@ func (r *Run) Close() error {
 		t.Stop()
 	}
 	r.mu.Unlock()
+	_ = debug.SetCrashOutput(nil, debug.CrashOptions{})
 	_ = os.WriteFile(filepath.Join(r.dir, cleanFile), nil, 0o600)
 	// The counters stay mapped: a call still running on an abandoned
 	// goroutine may touch its counter; the mapping dies with the process.

@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// maxCrashLines is how much of the runtime's crash output is read.
+const maxCrashLines = 400
+
 // Dead is the journal a process left behind when it ended.
 type Dead struct {
 	Dir   string
@@ -23,6 +26,9 @@ type Dead struct {
 	Clean bool // it ended through Close (a clean run leaves no directory, unless removal failed)
 	Opens []Open
 	Calls []InFlight // versions with calls running when it ended
+	// What the Go runtime wrote of a fatal crash, and when (see Start).
+	CrashOutput []string
+	CrashTime   time.Time
 }
 
 // Open is a native artifact the process opened.
@@ -96,6 +102,13 @@ func read(dir string) (Dead, bool) {
 			}
 		}
 	}
+	if out, err := os.ReadFile(filepath.Join(dir, crashFile)); err == nil && len(out) > 0 {
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		d.CrashOutput = lines[max(0, len(lines)-maxCrashLines):]
+		if fi, err := os.Stat(filepath.Join(dir, crashFile)); err == nil {
+			d.CrashTime = fi.ModTime()
+		}
+	}
 	mem, _ := os.ReadFile(filepath.Join(dir, inflightFile))
 	slots, _ := os.ReadFile(filepath.Join(dir, slotsFile))
 	for _, line := range bytes.Split(slots, []byte("\n")) {
@@ -115,6 +128,7 @@ func (d Dead) Remove() error { return os.RemoveAll(d.Dir) }
 
 // Crash is what is known of how a process ended, beside its journal.
 type Crash struct {
+	Who    string    // what died: "the worker"; "" is "the process"
 	Died   time.Time // zero when unknown
 	Status string    // "exit status 2", "signal: killed"; "" when unknown
 	Tail   []string  // the last lines of its stderr, oldest first
@@ -168,12 +182,12 @@ func Attribute(d Dead, c Crash) Verdict {
 	if len(native) == 1 {
 		n := native[0]
 		v.Sure = append(v.Sure, Suspect{Sum: n.Sum, Path: n.Path, Module: n.Module, Version: n.Version,
-			Why: fmt.Sprintf("the process died during a call of %s@%s, the only native call running: %s", n.Module, n.Version, v.Summary)})
+			Why: fmt.Sprintf("%s died during a call of %s@%s, the only native call running: %s", who(c), n.Module, n.Version, v.Summary)})
 		return v
 	}
 	for _, n := range native {
 		v.Maybe = append(v.Maybe, Suspect{Sum: n.Sum, Path: n.Path, Module: n.Module, Version: n.Version,
-			Why: fmt.Sprintf("the process died during a call of %s@%s, with other calls running: %s", n.Module, n.Version, v.Summary)})
+			Why: fmt.Sprintf("%s died during a call of %s@%s, with other calls running: %s", who(c), n.Module, n.Version, v.Summary)})
 	}
 	for i := range d.Opens {
 		o := &d.Opens[i]
@@ -186,6 +200,13 @@ func Attribute(d Dead, c Crash) Verdict {
 		}
 	}
 	return v
+}
+
+func who(c Crash) string {
+	if c.Who == "" {
+		return "the process"
+	}
+	return c.Who
 }
 
 func hasSum(s []Suspect, sum string) bool {
@@ -203,13 +224,14 @@ func (o *Open) suspect(why string, c Crash) Suspect {
 
 // died says how long after its opening the process died.
 func (o *Open) died(c Crash) string {
+	who := who(c)
 	if c.Died.IsZero() {
 		if o.Settled {
-			return "the process died after it was loaded"
+			return who + " died after it was loaded"
 		}
-		return fmt.Sprintf("the process died less than %s after it was loaded", SuspectWindow)
+		return fmt.Sprintf("%s died less than %s after it was loaded", who, SuspectWindow)
 	}
-	return fmt.Sprintf("the worker died %.1fs after it was loaded", c.Died.Sub(o.Time).Seconds())
+	return fmt.Sprintf("%s died %.1fs after it was loaded", who, c.Died.Sub(o.Time).Seconds())
 }
 
 // summary is the crash's first "panic:" or "fatal error:" line, else its
@@ -295,6 +317,12 @@ func Recover(stateDir string, pid int, crash *Crash) ([]Finding, error) {
 		c := Crash{}
 		if crash != nil && d.PID == pid {
 			c = *crash
+		}
+		if len(c.Tail) == 0 && len(d.CrashOutput) > 0 { // no one kept its stderr
+			c.Tail = d.CrashOutput
+			if c.Died.IsZero() {
+				c.Died = d.CrashTime
+			}
 		}
 		v := Attribute(d, c)
 		added, err := Judge(stateDir, v, c)

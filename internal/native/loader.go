@@ -130,6 +130,11 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}
 	defer unlockLoads()
 
+	if l.Gate != nil { // even bytes already open here: a quarantine says not to serve them
+		if err := l.Gate.Admit(sum, path); err != nil {
+			return nil, err
+		}
+	}
 	if o := openBySum[sum]; o != nil {
 		if o.err != nil {
 			return nil, o.err
@@ -137,11 +142,6 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 		return l.instance(o), nil
 	}
 
-	if l.Gate != nil {
-		if err := l.Gate.Admit(sum, path); err != nil {
-			return nil, err
-		}
-	}
 	rep, err := preflight(bytes.NewReader(data), path, hostBuildInfo())
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%v", err)
