@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/journal"
 	"github.com/spf13/cobra"
 )
 
@@ -80,7 +81,7 @@ least 8 digits, or the artifact's path) and loads it again.`,
 				return fmt.Errorf("unexpected answer from %s: %v", c.base, err)
 			}
 			for _, e := range res.Lifted {
-				fmt.Fprintf(cmd.OutOrStdout(), "lifted %s %s\n", e.Sum[:12], e.Path)
+				fmt.Fprintf(cmd.OutOrStdout(), "lifted %s %s\n", journal.Short(e.Sum), e.Path)
 			}
 			return nil
 		},
@@ -105,7 +106,7 @@ func writeQuarantine(w io.Writer, list []hotmod.QuarantineEntry) error {
 			mod += "@" + e.Version
 		}
 		reason, _, _ := strings.Cut(e.Reason, "\n")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Sum[:12], mod, e.Path, e.Since.Format(time.RFC3339), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", journal.Short(e.Sum), mod, e.Path, e.Since.Format(time.RFC3339), reason)
 	}
 	return tw.Flush()
 }

@@ -178,7 +178,7 @@ func Lift(stateDir, what string) ([]Entry, error) {
 		if len(lifted) == 0 {
 			var names []string
 			for _, e := range l.Entries {
-				names = append(names, e.Sum[:12]+" "+e.Path)
+				names = append(names, Short(e.Sum)+" "+e.Path)
 			}
 			if len(names) == 0 {
 				return fmt.Errorf("nothing is quarantined")
@@ -217,3 +217,6 @@ func Forget(stateDir, path, sum string) error {
 		return nil
 	})
 }
+
+// Short is the first 12 digits of a sha256, as listings show it.
+func Short(sum string) string { return sum[:min(12, len(sum))] }

@@ -341,7 +341,7 @@ func Recover(stateDir string, pid int, crash *Crash) ([]Finding, error) {
 func Log(log func(string, ...any), f Finding) {
 	args := []any{"pid", f.PID, "crash", f.Verdict.Summary}
 	for _, e := range f.Quarantined {
-		log("quarantined", append(args, "artifact", e.Path, "sha256", e.Sum[:12], "module", e.Module, "reason", e.Reason)...)
+		log("quarantined", append(args, "artifact", e.Path, "sha256", Short(e.Sum), "module", e.Module, "reason", e.Reason)...)
 	}
 	if len(f.Quarantined) == 0 {
 		var maybe []string

@@ -20,8 +20,8 @@ func IsWorker() bool { return os.Getenv(WorkerEnv) != "" }
 type Worker struct {
 	ln       net.Listener
 	handover bool
-	mu     sync.Mutex
-	report *os.File
+	mu       sync.Mutex
+	report   *os.File
 }
 
 // OpenWorker takes over what the supervisor passed: the listener and the
