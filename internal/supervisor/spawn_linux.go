@@ -8,9 +8,12 @@ import (
 )
 
 // sysProcAttr has the kernel kill a worker when the supervisor dies, however
-// it dies (Pdeathsig), so a worker never serves on without one.
+// it dies (Pdeathsig), so a worker never serves on without one; and puts it
+// in a process group of its own, so a terminal's Ctrl-C reaches the
+// supervisor only, which forwards one SIGTERM (a second signal to the worker
+// would stop it at once).
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 }
 
 // Pdeathsig fires when the THREAD that started the child exits, and the Go

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -173,7 +174,7 @@ func BenchmarkRestart(b *testing.B) {
 	defer ln.Close()
 	h := &harness{url: "http://" + ln.Addr().String(), sigs: make(chan os.Signal, 2), done: make(chan error, 1)}
 	h.sup, err = New(Config{Listener: ln, Args: []string{"-test.run=^TestHelperWorker$"}, Stderr: io.Discard,
-		FirstBackoff: time.Nanosecond, MaxBackoff: time.Nanosecond})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FirstBackoff: time.Nanosecond, MaxBackoff: time.Nanosecond})
 	if err != nil {
 		b.Fatal(err)
 	}
