@@ -276,7 +276,7 @@ func TestReadiness(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plugins, "slow.process.json"), []byte(`{"command": "sh", "args": ["-c", "sleep 1"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, plugins)
+	d := launchDaemon(t, plugins)
 	base := "http://" + d.addr
 	if status, body, err := api("GET", base+"/healthz", ""); err != nil || status != 200 {
 		t.Errorf("GET /healthz at once: %d %s %v", status, body, err)
