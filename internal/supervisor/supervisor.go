@@ -92,7 +92,8 @@ type Config struct {
 	// killed.
 	StopTimeout time.Duration
 	// OnDeath, if set, is called after a worker died unasked, before the
-	// next one starts (it runs on the supervisor's goroutine: keep it short).
+	// next one starts, and after a worker asked to stop exited with a
+	// failure (it runs on the supervisor's goroutine: keep it short).
 	OnDeath func(Death)
 }
 
@@ -262,6 +263,9 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 				delete(retiring, w)
 				if expected {
 					s.cfg.Logger.Info("worker exited", "pid", w.pid, "status", w.status)
+					if w.status != "exit status 0" && s.cfg.OnDeath != nil {
+						s.cfg.OnDeath(d) // it crashed while stopping, or was killed at the stop timeout
+					}
 					if w == current {
 						setCurrent(nil)
 					}
