@@ -39,8 +39,9 @@ import (
 	"unsafe"
 )
 
-// MaxSlots is how many versions one process's journal counts calls for; a
-// version past it is not counted (and a warning says so once).
+// MaxSlots is how many versions one process's journal counts calls for
+// (slots are not reused); a version past it is not counted, so a crash
+// during its call is attributed by the other rules only.
 const MaxSlots = 4096
 
 // SuspectWindow is how long after it was opened a native artifact is a
