@@ -163,6 +163,9 @@ func Attribute(d Dead, c Crash) Verdict {
 		return v
 	}
 	for i := range d.Opens {
+		if !hasFrames(c.Tail) {
+			break // no goroutine frames: reading symbol tables would find nothing
+		}
 		o := &d.Opens[i]
 		if p := pluginPath(o.Copy, o.Path); p != "" && mentions(c.Tail, p) {
 			v.Sure = append(v.Sure, o.suspect(fmt.Sprintf("%s; its code (%s) is in the crash output", o.died(c), p), c))
@@ -246,6 +249,16 @@ func summary(c Crash) string {
 		return c.Status + " (nothing on stderr says why)"
 	}
 	return "it ended without a clean shutdown"
+}
+
+// hasFrames reports whether tail holds a goroutine traceback.
+func hasFrames(tail []string) bool {
+	for _, l := range tail {
+		if strings.HasPrefix(l, "goroutine ") {
+			return true
+		}
+	}
+	return false
 }
 
 // mentions reports whether a goroutine frame in tail runs code of the
