@@ -65,7 +65,9 @@ func WithCallDepth(n int) Option {
 // same dir reads what the dead one left, names the artifact that ended it
 // and quarantines it (Quarantined lists, LiftQuarantine lifts), so a host
 // restarted by systemd does not die again on the same file. Without it
-// nothing is written.
+// nothing is written. It also points the Go runtime's crash output
+// (runtime/debug.SetCrashOutput, process-wide) at the journal, so that a
+// fatal panic's frames are kept even when nobody keeps stderr.
 func WithStateDir(dir string) Option {
 	return optionFunc(func(c *config) { c.stateDir = dir })
 }

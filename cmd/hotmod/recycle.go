@@ -25,7 +25,7 @@ type recycleFlags struct {
 }
 
 func (r *recycleFlags) add(fl *pflag.FlagSet) {
-	fl.IntVar(&r.nativeVersions, "recycle-native-versions", 0, "replace the worker once this many native versions were loaded after its first load (they can never be unloaded; 0: never)")
+	fl.IntVar(&r.nativeVersions, "recycle-native-versions", 0, "replace the worker once this many native module versions were loaded after its first load (they can never be unloaded; 0: never)")
 	fl.Int64Var(&r.rss, "recycle-rss", 0, "replace the worker when its resident memory exceeds this many bytes (checked every 10s; 0: never)")
 }
 
@@ -42,7 +42,7 @@ func (r recycleFlags) watch(ctx context.Context, reg *hotmod.Registry, wk *super
 		events, cancel := reg.Subscribe()
 		go func() {
 			defer cancel()
-			loaded := 0
+			loaded := map[string]bool{} // module@version: the same bytes loaded again map nothing new
 			for {
 				select {
 				case <-ctx.Done():
@@ -52,8 +52,8 @@ func (r recycleFlags) watch(ctx context.Context, reg *hotmod.Registry, wk *super
 						return
 					}
 					if e.Transport == hotmod.Native && e.To == hotmod.StateLoaded {
-						if loaded++; loaded >= n {
-							ask(strconv.Itoa(loaded) + " native versions loaded since the worker's first load")
+						if loaded[e.Module+"@"+e.Version] = true; len(loaded) >= n {
+							ask(strconv.Itoa(len(loaded)) + " native versions loaded since the worker's first load")
 							return
 						}
 					}

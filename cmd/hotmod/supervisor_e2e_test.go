@@ -304,7 +304,8 @@ func TestReadiness(t *testing.T) {
 
 // TestRecycleUnderLoad loads several native versions, then replaces the
 // worker while callers keep calling: no call fails, and the new worker
-// holds only the version that serves.
+// holds only the version that serves. Then the --recycle-native-versions
+// policy does the same unasked.
 func TestRecycleUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and four native modules)")
@@ -315,10 +316,8 @@ func TestRecycleUnderLoad(t *testing.T) {
 		srcs = append(srcs, plugintest.Example(t, "greeter", `const version = "1.0.0"`, fmt.Sprintf(`const version = "1.0.%d"`, i)))
 	}
 	var outs []string
-	for i, src := range srcs {
-		out := filepath.Join(builds, strconv.Itoa(i))
-		outs = append(outs, out)
-		srcs[i] = src
+	for i := range srcs {
+		outs = append(outs, filepath.Join(builds, strconv.Itoa(i)))
 	}
 	var wg sync.WaitGroup
 	res := make([]result, len(srcs))
@@ -337,13 +336,25 @@ func TestRecycleUnderLoad(t *testing.T) {
 	}
 	d := startDaemon(t, plugins)
 	addr := []string{"HOTMOD_ADDR=" + d.addr}
-	for i, out := range outs { // each swap leaves a native version mapped for good
-		if err := os.Rename(filepath.Join(out, "greeter.so"), filepath.Join(plugins, "greeter.so")); err != nil {
+	swapTo := func(d *daemon, i int) { // each swap leaves a native version mapped for good
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(outs[i], "greeter.so"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(plugins, ".greeter.so.tmp")
+		if err := os.WriteFile(tmp, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(plugins, "greeter.so")); err != nil {
 			t.Fatal(err)
 		}
 		d.waitModules(t, "greeter swapped", func(mods []hotmod.ModuleInfo) bool {
 			return len(mods) == 1 && find(mods, active("greeter", fmt.Sprintf("1.0.%d", i))) != nil
 		})
+	}
+	for i := range outs {
+		swapTo(d, i)
 	}
 	oldPID, _ := d.workerPID(t)
 	rssBefore := residentBytes(oldPID)
@@ -419,6 +430,24 @@ func TestRecycleUnderLoad(t *testing.T) {
 	mods := d.modules(t)
 	if len(mods) != 1 || find(mods, active("greeter", "1.0.3")) == nil {
 		t.Errorf("after the recycle the daemon holds %+v", mods)
+	}
+	d.stop(t, syscall.SIGTERM)
+
+	// The policy: a worker that loaded 2 native versions after its first
+	// load asks for its own replacement.
+	d = startDaemon(t, plugins, "--recycle-native-versions", "2")
+	first, _ := d.workerPID(t)
+	swapTo(d, 1)
+	swapTo(d, 2)
+	d.waitLog(t, "worker recycled: the old one stops accepting and drains", 1, 60*time.Second)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// A connection to the old worker may answer once more before it closes.
+		if pid, ready := d.workerPID(t); ready && pid != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("--recycle-native-versions 2: worker %d still answers 30s after the recycle", first)
+		}
 	}
 	d.stop(t, syscall.SIGTERM)
 }
