@@ -303,8 +303,12 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	r.transition(v, StateValidated, nil)
 	if r.guards != nil {
 		v.stats = new(guard.Stats)
+		inner := v.inst.Invoke
+		if v.inflight != nil {
+			inner = v.counted
+		}
 		v.call = guard.Chain(guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t),
-			Manifest: v.manifest, Stats: v.stats}, v.inst.Invoke, r.guards...)
+			Manifest: v.manifest, Stats: v.stats}, inner, r.guards...)
 	}
 
 	// Activate, or wait for requirements: one snapshot swap routes to v and

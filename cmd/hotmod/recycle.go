@@ -26,7 +26,7 @@ type recycleFlags struct {
 
 func (r *recycleFlags) add(fl *pflag.FlagSet) {
 	fl.IntVar(&r.nativeVersions, "recycle-native-versions", 0, "replace the worker once this many native module versions were loaded after its first load (they can never be unloaded; 0: never)")
-	fl.Int64Var(&r.rss, "recycle-rss", 0, "replace the worker when its resident memory exceeds this many bytes (checked every 10s; 0: never)")
+	fl.Int64Var(&r.rss, "recycle-rss", 0, "replace the worker when its resident memory exceeds this many bytes (checked every 10s; ignored when a fresh worker is already over it; 0: never)")
 }
 
 // watch starts the worker's recycle policies; they ask the supervisor
@@ -62,6 +62,12 @@ func (r recycleFlags) watch(ctx context.Context, reg *hotmod.Registry, wk *super
 		}()
 	}
 	if limit := r.rss; limit > 0 {
+		if rss := residentBytes(os.Getpid()); rss > limit {
+			// A new worker would be over it too: recycling could not help.
+			logger.Warn("--recycle-rss is below what the worker holds after its first load; not recycling for it",
+				"rss", rss, "limit", limit)
+			return
+		}
 		go func() {
 			tick := time.NewTicker(rssCheckInterval)
 			defer tick.Stop()
