@@ -68,7 +68,11 @@ func (g journalGate) Admit(sum, path string) error {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: %v", path, err)
 	}
 	if e := l.Find(sum); e != nil {
-		msg := fmt.Sprintf("quarantined since %s: %s", e.Since.Format("2006-01-02 15:04:05"), e.Reason)
+		what := ""
+		if e.Module != "" {
+			what = " (" + e.Module + "@" + e.Version + ")"
+		}
+		msg := fmt.Sprintf("quarantined%s since %s: %s", what, e.Since.Format("2006-01-02 15:04:05 MST"), e.Reason)
 		if n := len(e.Crash); n > 0 {
 			msg += "; the crash output ended: " + strings.Join(e.Crash[max(0, n-3):], " | ")
 		}
