@@ -216,7 +216,8 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 		s.current = w
 		s.mu.Unlock()
 	}
-	if setCurrent(start("start", false)); current == nil {
+	setCurrent(start("start", false))
+	if current == nil {
 		return errors.New("the first worker did not start")
 	}
 	for {
@@ -227,7 +228,8 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 		case <-restart:
 			restart = nil
 			if !stopping && current == nil {
-				if setCurrent(start("restart", false)); current == nil {
+				setCurrent(start("restart", false))
+				if current == nil {
 					scheduleRestart()
 				}
 			}
@@ -258,7 +260,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) error {
 					s.Recycle(ev.recycle)
 				}
 			case ev.exited:
-				d := Death{PID: w.pid, Started: w.started, Died: time.Now(), Status: w.status, Tail: w.tail.lines()}
+				d := Death{PID: w.pid, Started: w.started, Died: w.died, Status: w.status, Tail: w.tail.lines()}
 				expected := stopping || retiring[w]
 				delete(retiring, w)
 				if expected {
@@ -337,7 +339,8 @@ type worker struct {
 	started time.Time
 	readyAt time.Time
 	tail    *ring
-	status  string // once exited
+	status  string    // once exited
+	died    time.Time // when Wait returned
 }
 
 // startWorker starts a worker. A worker started for a handover accepts
@@ -405,6 +408,7 @@ func (s *Supervisor) startWorker(events chan<- workerEvent, handover bool) (*wor
 	}()
 	go func() {
 		err := cmd.Wait()
+		w.died = time.Now()
 		w.status = "exit status 0"
 		if err != nil {
 			w.status = err.Error()
