@@ -34,9 +34,10 @@ type config struct {
 
 	allowCommands   []string
 	maxArtifactSize int64
-	trustKeys []string          // WithTrustedKeys
-	trust     *signing.Verifier // nil: signatures are not checked
-	trustErr  error             // a trusted key could not be read: refuse every load
+	trustKeys       []string          // WithTrustedKeys
+	trust           *signing.Verifier // nil: signatures are not checked
+	trustErr        error             // a trusted key could not be read: refuse every load
+	stateDir        string
 }
 
 func defaultConfig() config {
@@ -65,6 +66,20 @@ func WithCallDepth(n int) Option {
 			c.callDepth = n
 		}
 	})
+}
+
+// WithStateDir keeps the registry's crash journal and quarantine list in
+// dir (created with mode 0700). The registry records each native artifact
+// it opens and counts the calls running on native and builtin modules, in
+// files that outlive a crash of the process; the next registry given the
+// same dir reads what the dead one left, names the artifact that ended it
+// and quarantines it (Quarantined lists, LiftQuarantine lifts), so a host
+// restarted by systemd does not die again on the same file. Without it
+// nothing is written. It also points the Go runtime's crash output
+// (runtime/debug.SetCrashOutput, process-wide) at the journal, so that a
+// fatal panic's frames are kept even when nobody keeps stderr.
+func WithStateDir(dir string) Option {
+	return optionFunc(func(c *config) { c.stateDir = dir })
 }
 
 // WithLogger sets the structured logger for lifecycle events and module

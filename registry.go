@@ -15,6 +15,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/hotmod/hotmod/internal/contract"
 	"github.com/hotmod/hotmod/internal/guard"
+	"github.com/hotmod/hotmod/internal/journal"
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/internal/wasm"
@@ -45,7 +46,9 @@ type Registry struct {
 	wasmErr     error
 	wasmOnce    sync.Once
 
-	watches   watchSet            // the directories Watch keeps in step
+	watches watchSet     // the directories Watch keeps in step
+	journal *journal.Run // with WithStateDir: the crash journal
+
 	guards    []guard.Interceptor // made once: the bulkhead is shared by a module's versions
 	selectors selectorCache
 	events    eventHub
@@ -59,6 +62,7 @@ func New(opts ...Option) *Registry {
 		o.apply(&r.cfg)
 	}
 	r.routes.Store(buildTable(nil))
+	r.startJournal()
 	if g := r.cfg.guards; g != nil {
 		r.guards = guard.Standard(guard.Config{
 			Logger: r.cfg.logger,
@@ -210,6 +214,9 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 	case Native:
 		r.nativeOnce.Do(func() {
 			r.native = native.NewLoader(filepath.Join(r.cfg.cacheDir, "native"), r.cfg.logger)
+			if r.cfg.stateDir != "" {
+				r.native.Gate = journalGate{r}
+			}
 		})
 		inst, err := r.native.Load(ctx, path)
 		if err != nil {
@@ -302,6 +309,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version))
 	}
 	v := newVersion(inst, sv, t, artifact)
+	v.inflight = r.inflightCounter(v)
 	r.transition(v, StateLoaded, nil)
 
 	if err := r.validate(ctx, v); err != nil {
@@ -310,8 +318,12 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	r.transition(v, StateValidated, nil)
 	if r.guards != nil {
 		v.stats = new(guard.Stats)
+		inner := v.inst.Invoke
+		if v.inflight != nil {
+			inner = v.counted
+		}
 		v.call = guard.Chain(guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t),
-			Manifest: v.manifest, Stats: v.stats}, v.inst.Invoke, r.guards...)
+			Manifest: v.manifest, Stats: v.stats}, inner, r.guards...)
 	}
 
 	// Activate, or wait for requirements: one snapshot swap routes to v and
@@ -690,6 +702,9 @@ func (r *Registry) Close(ctx context.Context) error {
 		err = errors.Join(err, w.Close(ctx))
 	}
 	r.events.close()
+	if r.journal != nil {
+		err = errors.Join(err, r.journal.Close())
+	}
 	return err
 }
 

@@ -37,6 +37,7 @@ type version struct {
 	stats     *guard.Stats  // the guards' counters; nil without guards
 	deps      []dep         // what it requires (see deps.go)
 	caps      []capability  // what it provides
+	inflight  *atomic.Int64 // the crash journal's count of its calls; nil without one
 
 	// gate counts calls in flight; closingBit is set when draining starts.
 	gate      atomic.Int64
@@ -90,9 +91,12 @@ func (v *version) invoke(ctx context.Context, method string, params map[string]a
 	if !v.enter() {
 		return nil, errReroute
 	}
-	if v.call != nil {
+	switch {
+	case v.call != nil:
 		out, err = v.call(ctx, method, params)
-	} else {
+	case v.inflight != nil:
+		out, err = v.counted(ctx, method, params)
+	default:
 		out, err = v.inst.Invoke(ctx, method, params)
 	}
 	v.leave()
@@ -100,6 +104,17 @@ func (v *version) invoke(ctx context.Context, method string, params map[string]a
 		return nil, sdk.AsError(err)
 	}
 	return out, nil
+}
+
+// counted is inst.Invoke inside the crash journal's in-flight counter. It
+// sits under the guards, so a call abandoned at its deadline counts until
+// the module's code really returns. (Every transport's Invoke recovers its
+// own panics.)
+func (v *version) counted(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
+	v.inflight.Add(1)
+	out, err := v.inst.Invoke(ctx, method, params)
+	v.inflight.Add(-1)
+	return out, err
 }
 
 func (v *version) inFlight() int64 { return v.gate.Load() &^ closingBit }

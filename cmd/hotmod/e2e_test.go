@@ -124,9 +124,19 @@ type daemon struct {
 }
 
 // startDaemon starts `hotmod serve --dir dir --listen 127.0.0.1:0` and
-// returns once it logs the address it listens on. The test's cleanup kills a
-// daemon still running and, when the test failed, shows its log.
+// returns once it has loaded the directory (GET /readyz answers 200). The
+// test's cleanup kills a daemon still running and, when the test failed,
+// shows its log.
 func startDaemon(t *testing.T, dir string, flags ...string) *daemon {
+	t.Helper()
+	d := launchDaemon(t, dir, flags...)
+	d.waitReady(t)
+	return d
+}
+
+// launchDaemon is startDaemon without the wait for readiness: it returns
+// once the daemon logs the address it listens on.
+func launchDaemon(t *testing.T, dir string, flags ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(hotmodBin, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0",
 		"--log-format", "json", "--cache-dir", filepath.Join(t.TempDir(), "cache")}, flags...)...)
@@ -175,6 +185,25 @@ func startDaemon(t *testing.T, dir string, flags ...string) *daemon {
 		t.Fatalf("hotmod serve did not log \"listening\" within 2 minutes:\n%s", d.log())
 	}
 	return d
+}
+
+// waitReady polls GET /readyz until it answers 200.
+func (d *daemon) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + d.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hotmod serve was not ready within 2 minutes (%v):\n%s", err, d.log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (d *daemon) log() string {

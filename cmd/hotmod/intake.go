@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -16,14 +15,12 @@ import (
 // intakeFlags are serve's flags for what may be loaded from the directory
 // and who owns it.
 type intakeFlags struct {
-	stateDir        string
 	allowCommands   []string
 	maxArtifactSize string
 }
 
 func addIntakeFlags(fl *pflag.FlagSet) *intakeFlags {
 	f := &intakeFlags{}
-	fl.StringVar(&f.stateDir, "state-dir", "", "the daemon's state directory, which also holds the lock that keeps a second daemon off --dir (default DIR/.hotmod)")
 	fl.StringArrayVar(&f.allowCommands, "allow-command", nil, "a program that launch files (NAME.process.json) may start besides those inside --dir: an absolute path, or a name looked up in the PATH (python3); it runs with whatever arguments a launch file gives it; repeatable")
 	fl.StringVar(&f.maxArtifactSize, "max-artifact-size", "256MiB", "artifacts larger than this are refused before they are read: bytes, or a number with KiB, MiB or GiB")
 	return f
@@ -73,23 +70,19 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// lockStateDir opens the state directory (stateDir, or dir/.hotmod when
-// empty) and takes its lock, so that one daemon serves a directory: a
+// lockStateDir opens the state directory and takes its lock, so that one daemon serves a directory: a
 // second one is told which process holds it. The lock lasts until unlock is
 // called or the process ends. Only the process that owns the directory for
 // the daemon's whole life takes it (a worker process the daemon starts must
 // not: a second descriptor of the same file would not get the lock).
-func lockStateDir(dir, stateDir string) (unlock func(), err error) {
-	if stateDir == "" {
-		stateDir = filepath.Join(dir, ".hotmod")
-	}
-	sd, err := statedir.Open(stateDir)
+func lockStateDir(dir, stateDir string) (sd *statedir.Dir, unlock func(), err error) {
+	sd, err = statedir.Open(stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("%w (--state-dir names another place for it)", err)
+		return nil, nil, fmt.Errorf("%w (--state-dir names another place for it)", err)
 	}
 	unlock, err = sd.Lock("the state directory")
 	if err != nil {
-		return nil, fmt.Errorf("another hotmod serve is serving %s: %w; stop it, or give this one another --dir (or --state-dir)", dir, err)
+		return nil, nil, fmt.Errorf("another hotmod serve is serving %s: %w; stop it, or give this one another --dir (or --state-dir)", dir, err)
 	}
-	return unlock, nil
+	return sd, unlock, nil
 }

@@ -8,6 +8,8 @@
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
 //	hotmod new NAME [--dir DIR]                                start a module
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
+//	hotmod recycle                                             replace the daemon's worker, failing no call
+//	hotmod quarantine ls | lift HASH|FILE                      artifacts that killed the worker
 //	hotmod version                                             version, commit, and what native modules need
 //	hotmod completion bash|zsh|fish|powershell                 a shell completion script
 //	hotmod keygen [NAME] | sign ARTIFACT | verify ARTIFACT     sign artifacts for serve --trust
@@ -82,7 +84,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	// `hotmod completion bash|zsh|fish|powershell` writes a shell completion
 	// script (cobra's own command).
 	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd(),
-		keygenCmd(), signCmd(), verifyCmd())
+		keygenCmd(), signCmd(), verifyCmd(), recycleCmd(), quarantineCmd())
 	return root, started
 }
 

@@ -2,22 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/audit"
 	"github.com/hotmod/hotmod/internal/server"
+	"github.com/hotmod/hotmod/internal/supervisor"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/spf13/cobra"
 )
@@ -34,6 +34,8 @@ type serveFlags struct {
 	drainTimeout, shutdown time.Duration
 	intake                 *intakeFlags
 	trust                  *trustFlags
+	stateDir               string
+	recycle                recycleFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -46,14 +48,25 @@ directory (new or changed files are loaded, removed ones unloaded) and
 answers the HTTP API on --listen:
 
   POST /v1/invoke/{module}/{method}   params as a JSON object
-  GET  /v1/modules, /v1/modules/{name}, /healthz
+  GET  /v1/modules, /v1/modules/{name}, /healthz, /readyz
+
+The daemon is two processes: a supervisor that holds the socket and the
+state directory, and a worker that loads the modules and serves. A native
+module that kills the worker (a panic in a goroutine of its own, os.Exit)
+costs the calls in flight: the supervisor starts a new worker, and the
+artifact that ended the old one is quarantined (hotmod quarantine ls).
+hotmod recycle (or SIGHUP) replaces the worker without failing a call,
+giving back the memory of native versions that cannot be unloaded.
 
 Publish an artifact by renaming it into the directory (hotmod build does).
 Logs go to stderr. SIGINT or SIGTERM stops the daemon: calls in flight
 finish, then modules are unloaded; a second signal stops it at once.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(f, cmd.ErrOrStderr())
+			if supervisor.IsWorker() {
+				return serve(f, cmd.ErrOrStderr())
+			}
+			return supervise(f, cmd.ErrOrStderr())
 		},
 	}
 	fl := cmd.Flags()
@@ -71,6 +84,8 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	f.intake = addIntakeFlags(fl)
 	f.trust = addTrustFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
+	fl.StringVar(&f.stateDir, "state-dir", "", "where the daemon keeps state that outlives it: the crash journal, the quarantine list, the lock (default DIR/.hotmod)")
+	f.recycle.add(fl)
 	return cmd
 }
 
@@ -89,99 +104,114 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, usagef("--log-format %q: use text or json", format)
 }
 
+// serve is the worker: it loads the directory's modules and serves the
+// API on the listener the supervisor passed (see supervise).
 func serve(f serveFlags, stderr io.Writer) error {
 	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(f.dir)
+	logger = logger.With("worker", os.Getpid())
+	dir, stateDir, err := serveDirs(f)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("creating the module directory: %w", err)
-		}
-		logger.Info("created the module directory", "dir", dir)
-	}
-	unlock, err := lockStateDir(dir, f.intake.stateDir)
+	sec, err := f.sec.prepare(f.listen, stateDir, logger)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-
-	sec, err := f.sec.prepare(f.listen, dir, logger)
+	wk, err := supervisor.OpenWorker()
 	if err != nil {
+		return err
+	}
+	ln := wk.Listener()
+	defer ln.Close()
+	if ln, err = sec.listen(ln, wk.AcceptWhenReady()); err != nil {
 		return err
 	}
 
 	// Signals first, so one that arrives while the directory is scanned is
 	// not lost; after the first, signal.Stop restores the default, so a
-	// second one ends the process at once.
+	// second one ends the process at once. RetireSignal: a new worker
+	// serves now (see hotmod recycle).
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, supervisor.RetireSignal)
 	defer signal.Stop(sigs)
 
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("cannot listen on %s: the address is in use (another `hotmod serve`?): stop it, or pick another address with --listen (port 0 picks a free one)", f.listen)
-		}
-		return fmt.Errorf("cannot listen on %s: %w", f.listen, err)
-	}
-	defer ln.Close()
-	if ln, err = sec.listen(ln); err != nil {
-		return err
-	}
-
-	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
-		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
-	if f.cacheDir != "" {
-		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
-	}
-	intakeOpts, err := f.intake.options(logger)
+	opts, err := registryOptions(f, dir, logger)
 	if err != nil {
 		return err
 	}
-	opts = append(opts, intakeOpts...)
-	if len(f.wasmGrants) > 0 {
-		if err := wasm.CheckGrants(f.wasmGrants); err != nil {
-			return usagef("--wasm-grant: %v", err)
-		}
-		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
-	}
-	trust, err := f.trust.options(logger, dir)
-	if err != nil {
-		return err
-	}
-	reg := hotmod.New(append(opts, trust...)...)
+	opts = append(opts, hotmod.WithStateDir(stateDir))
+	reg := hotmod.New(opts...)
 	events, _ := reg.Subscribe() // closed by reg.Close
 	go audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	if err := reg.Watch(watchCtx, dir); err != nil {
-		_ = reg.Close(context.Background())
-		return err
-	}
-	logger.Info("watching", "dir", dir)
 
+	var ready atomic.Bool
+	var hand supervisor.Handover
+	daemon := server.Daemon{
+		Ready: func() (bool, string) {
+			if !ready.Load() {
+				return false, "loading the modules of " + dir
+			}
+			return true, ""
+		},
+		Recycle: wk.RequestRecycle,
+	}
 	srv := &http.Server{
-		Handler:  server.New(reg, logger, sec.options()...),
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:   hand.Handler(server.New(reg, logger, append(sec.options(), server.WithDaemon(reg, daemon))...)),
+		ConnState: hand.ConnState,
+		ErrorLog:  slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	sec.configure(srv)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	sec.serveUnix(srv, served)
 	addr := ln.Addr().String()
-	defer sec.publish(addr)()
-	logger.Info("listening", "addr", addr, "url", sec.scheme()+"://"+addr)
+	accept := func() {
+		go func() { served <- srv.Serve(ln) }()
+		sec.serveUnix(srv, served)
+		logger.Debug("worker serving", "addr", addr)
+	}
+	// The first scan runs while the API already answers (calls to modules
+	// not loaded yet get unknown_module, /readyz says 503) — unless this
+	// worker replaces one that still serves everything.
+	if !wk.AcceptWhenReady() {
+		accept()
+	}
+	watched := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		if err := reg.Watch(watchCtx, dir); err != nil {
+			watched <- err
+			return
+		}
+		ready.Store(true)
+		logger.Info("watching", "dir", dir, "first_load", time.Since(start).Round(time.Millisecond))
+		if wk.AcceptWhenReady() {
+			accept()
+		}
+		if err := wk.Ready(); err != nil {
+			logger.Warn("cannot tell the supervisor this worker is ready", "error", err)
+		}
+		f.recycle.watch(watchCtx, reg, wk, logger)
+	}()
 
 	var failure error
 	select {
 	case sig := <-sigs:
 		signal.Stop(sigs)
-		logger.Info("shutting down", "signal", sig.String(), "timeout", f.shutdown)
+		if sig == supervisor.RetireSignal {
+			logger.Info("retiring: a new worker serves; finishing the calls in flight", "timeout", f.shutdown)
+			ctx, cancel := context.WithTimeout(context.Background(), f.shutdown)
+			hand.Retire(ctx, ln)
+			cancel()
+		} else {
+			logger.Info("shutting down", "signal", sig.String(), "timeout", f.shutdown)
+		}
+	case err := <-watched:
+		failure = fmt.Errorf("watching %s: %w", dir, err)
+		logger.Error("shutting down", "error", err)
 	case err := <-served:
 		failure = fmt.Errorf("serving HTTP on %s: %w", addr, err)
 		logger.Error("shutting down", "error", err)
@@ -203,6 +233,45 @@ func serve(f serveFlags, stderr io.Writer) error {
 	if failure != nil {
 		return failure
 	}
-	logger.Info("stopped")
+	logger.Info("worker stopped")
 	return nil
+}
+
+// registryOptions are the registry's options from the flags; the supervisor
+// calls it too (with a logger that discards), to refuse bad flags before
+// any worker starts.
+func registryOptions(f serveFlags, dir string, logger *slog.Logger) ([]hotmod.Option, error) {
+	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
+		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
+	if f.cacheDir != "" {
+		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
+	}
+	if len(f.wasmGrants) > 0 {
+		if err := wasm.CheckGrants(f.wasmGrants); err != nil {
+			return nil, usagef("--wasm-grant: %v", err)
+		}
+		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
+	}
+	intake, err := f.intake.options(logger)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := f.trust.options(logger, dir)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(opts, intake...), trust...), nil
+}
+
+// serveDirs are the module directory and the state directory, absolute.
+func serveDirs(f serveFlags) (dir, stateDir string, err error) {
+	if dir, err = filepath.Abs(f.dir); err != nil {
+		return "", "", err
+	}
+	stateDir = f.stateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(dir, ".hotmod")
+	}
+	stateDir, err = filepath.Abs(stateDir)
+	return dir, stateDir, err
 }

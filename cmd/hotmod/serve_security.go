@@ -31,7 +31,6 @@ const (
 // securityFlags are serve's flags for who may use the API and how much of
 // the daemon a client may hold.
 type securityFlags struct {
-	stateDir                  string
 	tlsCert, tlsKey, clientCA string
 	insecure                  bool
 	allowOrigins              []string
@@ -43,7 +42,6 @@ type securityFlags struct {
 
 func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
 	f := &securityFlags{}
-	fl.StringVar(&f.stateDir, "state-dir", "", "the daemon's state (tokens, …), mode 0700 (default: .hotmod inside --dir)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by this CA (PEM): mutual TLS; needs --tls-cert")
@@ -69,9 +67,10 @@ type security struct {
 }
 
 // prepare checks the flags against the address to listen on and opens the
-// token store, creating the local admin token on first start. It runs
-// before any module is loaded, so a refusal is immediate.
-func (f *securityFlags) prepare(listen, moduleDir string, logger *slog.Logger) (*security, error) {
+// token store in stateDir, creating the local admin token on first start.
+// The supervisor runs it before it listens, so a refusal is immediate; the
+// worker runs it again to serve with what it set up.
+func (f *securityFlags) prepare(listen, stateDir string, logger *slog.Logger) (*security, error) {
 	s := &security{f: f, logger: logger, loopback: loopbackListen(listen)}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together: give both, or neither")
@@ -102,11 +101,7 @@ func (f *securityFlags) prepare(listen, moduleDir string, logger *slog.Logger) (
 		}
 		logger.Warn("INSECURE: serving plain HTTP on an address other machines reach; tokens and calls cross the network in clear text (--insecure)", "listen", listen)
 	}
-	dir := f.stateDir
-	if dir == "" {
-		dir = filepath.Join(moduleDir, ".hotmod")
-	}
-	sd, err := statedir.Open(dir)
+	sd, err := statedir.Open(stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +147,10 @@ func loopbackListen(listen string) bool {
 }
 
 // listen caps ln's connections and adds TLS; with --unix it listens on
-// the Unix socket too (close closes it).
-func (s *security) listen(ln net.Listener) (net.Listener, error) {
+// the Unix socket too (close closes it). A worker that replaces another
+// (replace) takes the socket's path over from it: the old one serves the
+// connections it has and accepts no more.
+func (s *security) listen(ln net.Listener, replace bool) (net.Listener, error) {
 	ln = connlimit.New(ln, s.f.maxConns)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
@@ -169,7 +166,7 @@ func (s *security) listen(ln net.Listener) (net.Listener, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("--unix %s: the file exists and is not a socket: remove it or pick another path", path)
 		}
-		if c, err := net.Dial("unix", path); err == nil {
+		if c, err := net.Dial("unix", path); err == nil && !replace {
 			c.Close()
 			return nil, fmt.Errorf("--unix %s: another daemon listens on it: stop it or pick another path", path)
 		}

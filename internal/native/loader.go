@@ -25,6 +25,25 @@ import (
 type Loader struct {
 	dir    string
 	logger *slog.Logger
+
+	// Gate, if set, decides whether an artifact may be loaded and hears of
+	// each open before it happens (a crash journal; see Gate).
+	Gate Gate
+}
+
+// Gate is asked by Load before it checks an artifact (Admit) and told right
+// before plugin.Open maps it into this process (Opening); an error from
+// either refuses the artifact, and is what Load returns.
+type Gate interface {
+	Admit(sum, path string) error
+	Opening(Opening) error
+}
+
+// Opening is an artifact about to be opened: its sha256, its path, the
+// private copy that is opened, and the manifest the probe read.
+type Opening struct {
+	Sum, Path, Copy string
+	Module, Version string
 }
 
 // NewLoader returns a Loader that keeps private, content-addressed copies of
@@ -111,6 +130,11 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}
 	defer unlockLoads()
 
+	if l.Gate != nil { // even bytes already open here: a quarantine says not to serve them
+		if err := l.Gate.Admit(sum, path); err != nil {
+			return nil, err
+		}
+	}
 	if o := openBySum[sum]; o != nil {
 		if o.err != nil {
 			return nil, o.err
@@ -139,10 +163,16 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}()
 
 	probeStart := time.Now()
-	if _, err := probe(ctx, l.replayList(), private); err != nil {
+	man, err := probe(ctx, l.replayList(), private)
+	if err != nil {
 		return nil, refusal(path, err)
 	}
 	probeTime := time.Since(probeStart)
+	if l.Gate != nil {
+		if err := l.Gate.Opening(Opening{Sum: sum, Path: path, Copy: private, Module: man.Name, Version: man.Version}); err != nil {
+			return nil, err
+		}
+	}
 
 	// The probe passed: open it here. From now on the plugin is part of the
 	// process for good, whatever happens next, so it joins the replay list.

@@ -48,6 +48,18 @@ type config struct {
 	loopback   bool
 	bodyBudget int64
 	bodyWait   time.Duration
+	endpoints  []func(Handle, *slog.Logger)
+}
+
+// Handle registers an endpoint of the API with the role it needs (see
+// WithEndpoints).
+type Handle func(pattern string, role auth.Role, h http.HandlerFunc)
+
+// WithEndpoints adds endpoints to the API: add registers each through
+// handle, with the role it needs, so that they pass the same checks
+// (tokens, browsers, body budget) as the API's own.
+func WithEndpoints(add func(handle Handle, logger *slog.Logger)) Option {
+	return func(c *config) { c.endpoints = append(c.endpoints, add) }
 }
 
 // WithAuth makes every endpoint but /healthz and /readyz need a bearer

@@ -124,6 +124,9 @@ func New(reg *hotmod.Registry, logger *slog.Logger, opts ...Option) http.Handler
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	handle("/healthz", auth.RoleNone, methodNotAllowed("GET"))
+	for _, add := range c.endpoints {
+		add(handle, logger)
+	}
 	handle("/", auth.RoleRead, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &sdk.Error{Code: CodeNotFound,
 			Message: fmt.Sprintf("no endpoint %s %s: the API has %s", r.Method, r.URL.Path, endpoints)})
