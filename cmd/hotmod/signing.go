@@ -149,6 +149,7 @@ a key made by minisign -G works too).`,
 		},
 	}
 	f.add(cmd.Flags(), "key")
+	cmd.Flags().StringArray("allow-command", nil, "as for serve: a program a launch file may start to tell its manifest, besides those in its own directory; repeatable")
 	return cmd
 }
 

@@ -72,7 +72,7 @@ func TestServeTrust(t *testing.T) {
 	key := func(k string) string { return filepath.Join(work, k+".key") }
 	pub := func(k string) string { return filepath.Join(work, k+".pub") }
 
-	d := startDaemon(t, plugins, "--trust", pub("a"), "--trust", pub("b"))
+	d := startDaemon(t, plugins, "--trust", pub("a"), "--trust", pub("b"), "--allow-command", "python3")
 	failed := func(name, reason string) func([]hotmod.ModuleInfo) bool {
 		return func(mods []hotmod.ModuleInfo) bool {
 			m := find(mods, func(m hotmod.ModuleInfo) bool { return filepath.Base(m.Artifact) == name })
@@ -194,7 +194,7 @@ func TestServeTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitModules(t, "textstats refused for its unsigned script", failed("textstats.process.json", "the launch file runs textstats.py, which must be signed too"))
-	r = mustRun(t, nil, "sign", "--key", key("b"), launch)
+	r = mustRun(t, nil, "sign", "--key", key("b"), "--allow-command", "python3", launch)
 	if !strings.Contains(r.stdout, "textstats.py.sig (textstats@1.0.0, key "+keys["b"]+")") {
 		t.Errorf("hotmod sign on a launch file signs the script it runs too, with the claim from its manifest: %s", r)
 	}
@@ -204,7 +204,7 @@ func TestServeTrust(t *testing.T) {
 	d.stop(t, os.Interrupt)
 
 	// Rotation done: a is no longer trusted, and what it signed is refused.
-	d = startDaemon(t, plugins, "--trust", pub("b"))
+	d = startDaemon(t, plugins, "--trust", pub("b"), "--allow-command", "python3")
 	d.waitModules(t, "greeter refused, textstats active", func(mods []hotmod.ModuleInfo) bool {
 		return failed("greeter.so", "signed by key "+keys["a"]+", which is not trusted (trusted: "+keys["b"]+")")(mods) &&
 			find(mods, active("textstats", "1.0.0")) != nil && find(mods, active("initfile", "1.0.0")) != nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
@@ -72,6 +73,13 @@ func api(method, url, body string) (int, string, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
+	}
+	// The admin token the daemon published for its address, and JSON.
+	if token, err := auth.ReadCredential(req.URL.Host); err == nil && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -276,7 +284,7 @@ func TestReadiness(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plugins, "slow.process.json"), []byte(`{"command": "sh", "args": ["-c", "sleep 1"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := launchDaemon(t, plugins)
+	d := launchDaemon(t, plugins, "--allow-command", "sh")
 	base := "http://" + d.addr
 	if status, body, err := api("GET", base+"/healthz", ""); err != nil || status != 200 {
 		t.Errorf("GET /healthz at once: %d %s %v", status, body, err)
