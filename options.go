@@ -27,8 +27,9 @@ type config struct {
 	wasmMemoryPages uint32
 	wasmGrants      []string
 
-	guards    *Guards
-	callDepth int
+	guards     *Guards
+	callDepth  int
+	goroutines GoroutineLimits
 }
 
 func defaultConfig() config {

@@ -49,6 +49,8 @@ type Registry struct {
 	selectors selectorCache
 	events    eventHub
 	drainWG   sync.WaitGroup
+
+	goroutines goroutineCount // see goroutines.go
 }
 
 // New returns an empty registry.
@@ -287,6 +289,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version))
 	}
 	v := newVersion(inst, sv, t, artifact)
+	v.goroutines = r.goroutineSampler(t)
 	r.transition(v, StateLoaded, nil)
 
 	if err := r.validate(ctx, v); err != nil {
@@ -665,6 +668,7 @@ func (r *Registry) Modules() []ModuleInfo {
 // Close unloads every module, waiting for in-flight calls (bounded by the
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
+	r.stopGoroutineSampler() // before it can quarantine what Close drains
 	gone, _ := r.retire(func(*version) bool { return true }, func() { r.closed = true }, true)
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()

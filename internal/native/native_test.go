@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/internal/plugintest"
 	"github.com/hotmod/hotmod/sdk"
 )
@@ -548,6 +549,29 @@ func BenchmarkInvoke(b *testing.B) {
 			b.ReportMetric(float64(tn.Nanoseconds())/calls, "native-ns/call")
 			b.ReportMetric(float64(td.Nanoseconds())/calls, "direct-ns/call")
 			b.ReportMetric(100*(float64(tn)/float64(td)-1), "overhead-%")
+		})
+		// The goroutine label (see internal/goroutines) against the same
+		// instance without it, in alternating batches: the label's cost.
+		b.Run(method+"/label", func(b *testing.B) {
+			bare := *inst
+			bare.tag = goroutines.Tag{}
+			var tl, tb time.Duration
+			const batch = 1000
+			for b.Loop() {
+				start := time.Now()
+				for range batch {
+					inst.Invoke(ctx, method, params)
+				}
+				mid := time.Now()
+				for range batch {
+					bare.Invoke(ctx, method, params)
+				}
+				tl, tb = tl+mid.Sub(start), tb+time.Since(mid)
+			}
+			calls := float64(b.N * batch)
+			b.ReportMetric(float64(tl.Nanoseconds())/calls, "labelled-ns/call")
+			b.ReportMetric(float64(tb.Nanoseconds())/calls, "bare-ns/call")
+			b.ReportMetric(float64((tl-tb).Nanoseconds())/calls, "label-ns/call")
 		})
 	}
 }
