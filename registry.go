@@ -212,6 +212,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 				Logger:   r.cfg.logger,
 				Dir:      filepath.Join(r.cfg.cacheDir, "process"),
 				PoolSize: r.cfg.processPool,
+				Contain:  r.cfg.contain,
 				OnFailed: func(inst *process.Instance, err error) { r.failActive(inst, err) },
 			})
 		})
@@ -673,8 +674,11 @@ func (r *Registry) Close(ctx context.Context) error {
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
 	r.loadMu.Lock() // a Load that got in before Close may still be creating the loader
-	w := r.wasm
+	w, p := r.wasm, r.process
 	r.loadMu.Unlock()
+	if p != nil {
+		err = errors.Join(err, p.Close())
+	}
 	if w != nil {
 		err = errors.Join(err, w.Close(ctx))
 	}

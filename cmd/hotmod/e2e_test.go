@@ -285,8 +285,8 @@ func TestEndToEnd(t *testing.T) {
 
 	if !t.Run("ls", func(t *testing.T) {
 		r := mustRun(t, addr, "ls")
-		if !regexp.MustCompile(`(?m)^MODULE +VERSION +TRANSPORT +STATE +IN-FLIGHT +ARTIFACT\n` +
-			`greeter +1\.0\.0 +native +Active +0 +greeter\.so\n\z`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`(?m)^MODULE +VERSION +TRANSPORT +STATE +IN-FLIGHT +GOROUTINES +ARTIFACT\n` +
+			`greeter +1\.0\.0 +native +Active +0 +0 +greeter\.so\n\z`).MatchString(r.stdout) {
 			t.Errorf("hotmod ls:\n%s", r.stdout)
 		}
 		r = mustRun(t, nil, "ls", "--json", "--addr", "http://"+d.addr)

@@ -30,6 +30,7 @@ type serveFlags struct {
 	concurrency, breaker   int
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
+	contain                *containFlags // contain.go
 }
 
 func serveCmd() *cobra.Command {
@@ -64,6 +65,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
+	f.contain = addContainFlags(fl)
 	return cmd
 }
 
@@ -116,6 +118,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
 		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
+	opts = append(opts, f.contain.options()...)
 	if f.cacheDir != "" {
 		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
 	}
