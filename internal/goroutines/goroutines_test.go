@@ -33,3 +33,68 @@ func BenchmarkTag(b *testing.B) {
 		}
 	})
 }
+
+// TestCount: goroutines started between Enter and Leave carry the tag, the
+// caller's own labels come back after Leave, and goroutines started after
+// it are not counted.
+func TestCount(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	mine := pprof.WithLabels(context.Background(), pprof.Labels("caller", "yes"))
+	pprof.SetGoroutineLabels(mine)
+	defer pprof.SetGoroutineLabels(context.Background())
+
+	tag := NewTag(`odd "name"@1.0.0`) // quoted in the profile
+	saved := tag.Enter()
+	for range 3 {
+		go func() { <-stop }()
+	}
+	tag.Leave(saved)
+	started := make(chan struct{})
+	go func() { // the caller's: it has the caller's labels, not the tag
+		pprof.ForLabels(context.Background(), func(string, string) bool { return true })
+		close(started)
+		<-stop
+	}()
+	<-started
+	counts, err := Count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[`odd "name"@1.0.0`] != 3 || len(counts) != 1 {
+		t.Errorf("Count = %v; want 3 for the tag", counts)
+	}
+}
+
+// TestSampler: calls in flight are taken away; crossing Warn logs, crossing
+// Limit reports, each once per crossing.
+func TestSampler(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	tag := NewTag("s@1.0.0")
+	leak := func(n int) {
+		saved := tag.Enter()
+		for range n {
+			go func() { <-stop }()
+		}
+		tag.Leave(saved)
+	}
+	var limits []int
+	busy := 0
+	s := &Sampler{cfg: Config{Warn: 2, Limit: 4, Busy: func(string) int { return busy },
+		OnLimit: func(ref string, n, limit int) { limits = append(limits, n) }}.withDefaults(),
+		counts: map[string]int{}, over: map[string]uint8{}}
+	leak(3)
+	busy = 1
+	s.Sample()
+	if n := s.Count("s@1.0.0"); n != 2 {
+		t.Fatalf("count %d; want 3 less 1 in flight", n)
+	}
+	busy = 0
+	leak(2)
+	s.Sample()
+	s.Sample()
+	if len(limits) != 1 || limits[0] != 5 {
+		t.Fatalf("OnLimit calls %v; want one, with 5", limits)
+	}
+}

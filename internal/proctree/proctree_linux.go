@@ -216,13 +216,7 @@ func markedAny(pid int) bool {
 	if err != nil {
 		return false
 	}
-	prefix := []byte(MarkerEnv + "=" + strconv.Itoa(os.Getpid()) + ".")
-	for kv := range bytes.SplitSeq(env, []byte{0}) {
-		if bytes.HasPrefix(kv, prefix) {
-			return true
-		}
-	}
-	return false
+	return hasVar(env, []byte(MarkerEnv+"="+strconv.Itoa(os.Getpid())+"."))
 }
 
 // reap waits for the killed processes that re-parent to this process,
@@ -297,4 +291,54 @@ func janitor() {
 			}
 		}
 	}
+}
+
+// Sweep kills what the trees of the host process pid left behind when it
+// died without killing them (SIGKILL, a crash): every process in the
+// cgroups it made, and every process marked as one of its trees', with
+// their descendants. It returns how many it killed. A supervisor that
+// restarts a host worker calls it once the worker has exited.
+func Sweep(pid int) int {
+	n := 0
+	if own, err := ownCgroup(); err == nil {
+		base := filepath.Join(own, "hotmod."+strconv.Itoa(pid))
+		trees, _ := filepath.Glob(filepath.Join(base, "tree.*"))
+		for _, dir := range trees {
+			cg := &Cgroup{dir: dir, fd: -1}
+			n += len(cg.procs())
+			cg.kill()
+			cg.remove()
+		}
+		os.Remove(base)
+	}
+	prefix := []byte(MarkerEnv + "=" + strconv.Itoa(pid) + ".")
+	for range maxRounds {
+		var found []int
+		for _, p := range allPids() {
+			if env, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/environ"); err == nil && hasVar(env, prefix) {
+				found = append(found, p)
+				found = appendDescendants(found, p)
+			}
+		}
+		if len(found) == 0 {
+			break
+		}
+		for _, p := range found {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		n += len(found)
+		time.Sleep(10 * time.Millisecond) // a killed process's environ stays readable until it has exited
+	}
+	return n
+}
+
+// hasVar says whether the environment block env holds a variable that
+// begins with prefix.
+func hasVar(env, prefix []byte) bool {
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		if bytes.HasPrefix(kv, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -66,3 +66,6 @@ func (*Cgroups) Close() error { return nil }
 
 // FD is never used here.
 func (*Cgroup) FD() int { return -1 }
+
+// Sweep reaches nothing here.
+func Sweep(int) int { return 0 }
