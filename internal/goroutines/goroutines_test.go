@@ -3,6 +3,7 @@ package goroutines
 import (
 	"context"
 	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -96,5 +97,32 @@ func TestSampler(t *testing.T) {
 	s.Sample()
 	if len(limits) != 1 || limits[0] != 5 {
 		t.Fatalf("OnLimit calls %v; want one, with 5", limits)
+	}
+}
+
+// BenchmarkCount measures one sample (Count) with n parked goroutines, half
+// of them a module's: what the sampler costs every Every.
+func BenchmarkCount(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			stop := make(chan struct{})
+			defer close(stop)
+			tag := NewTag("bench@1.0.0")
+			for i := range n {
+				if i%2 == 0 {
+					saved := tag.Enter()
+					go func() { <-stop }()
+					tag.Leave(saved)
+				} else {
+					go func() { <-stop }()
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Count(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
