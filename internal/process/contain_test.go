@@ -118,12 +118,13 @@ func TestContainedChildren(t *testing.T) {
 			if c.contain && !proctree.IsSubreaper() {
 				t.Fatal("Contain did not make the test process a subreaper")
 			}
-			if !c.cgroups {
+			if !c.cgroups && l.cfg.cgroups != nil {
+				l.cfg.cgroups.Close()
 				l.cfg.cgroups = nil
-			} else if l.cfg.cgroups == nil {
-				if _, err := proctree.OpenCgroups(); err != nil {
-					t.Skipf("no cgroup here: %v", err)
-				}
+			}
+			if c.cgroups && l.cfg.cgroups == nil {
+				_, err := proctree.OpenCgroups()
+				t.Skipf("no cgroup here: %v", err)
 			}
 			defer l.Close()
 			path, pidFile := launchSetsid(t)
@@ -133,7 +134,7 @@ func TestContainedChildren(t *testing.T) {
 			}
 			if c.cgroups {
 				cg, _ := os.ReadFile("/proc/" + strconv.Itoa(inst.PIDs()[0]) + "/cgroup")
-				if !strings.Contains(string(cg), "/hotmod.") {
+				if !strings.Contains(string(cg), "/hotmod."+strconv.Itoa(os.Getpid())+".") {
 					t.Errorf("the child is not in a cgroup of the host's: %s", cg)
 				}
 			}

@@ -15,11 +15,13 @@ import (
 )
 
 // Cgroups makes a cgroup (v2) for each tree, under a cgroup of this
-// process's own: <its cgroup>/hotmod.<pid>/tree.<n>.
+// process's own: <its cgroup>/hotmod.<pid>.<n>/tree.<m>.
 type Cgroups struct {
 	base string
 	seq  atomic.Int64
 }
+
+var bases atomic.Int64 // numbers each OpenCgroups of this process
 
 // OpenCgroups returns where to make the trees' cgroups, or an error saying
 // why there is none: no cgroup2 hierarchy mounted, this process's cgroup
@@ -30,8 +32,8 @@ func OpenCgroups() (*Cgroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Join(own, "hotmod."+strconv.Itoa(os.Getpid()))
-	if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	base := filepath.Join(own, fmt.Sprintf("hotmod.%d.%d", os.Getpid(), bases.Add(1)))
+	if err := os.Mkdir(base, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create a cgroup in %s (is it delegated to this process?): %w", own, err)
 	}
 	if _, err := os.Stat(filepath.Join(base, "cgroup.kill")); err != nil {

@@ -301,15 +301,17 @@ func janitor() {
 func Sweep(pid int) int {
 	n := 0
 	if own, err := ownCgroup(); err == nil {
-		base := filepath.Join(own, "hotmod."+strconv.Itoa(pid))
-		trees, _ := filepath.Glob(filepath.Join(base, "tree.*"))
-		for _, dir := range trees {
-			cg := &Cgroup{dir: dir, fd: -1}
-			n += len(cg.procs())
-			cg.kill()
-			cg.remove()
+		bases, _ := filepath.Glob(filepath.Join(own, "hotmod."+strconv.Itoa(pid)+".*"))
+		for _, base := range bases {
+			trees, _ := filepath.Glob(filepath.Join(base, "tree.*"))
+			for _, dir := range trees {
+				cg := &Cgroup{dir: dir, fd: -1}
+				n += len(cg.procs())
+				cg.kill()
+				cg.remove()
+			}
+			os.Remove(base)
 		}
-		os.Remove(base)
 	}
 	prefix := []byte(MarkerEnv + "=" + strconv.Itoa(pid) + ".")
 	for range maxRounds {
