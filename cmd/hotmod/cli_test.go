@@ -133,6 +133,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native, wasm or process`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml": use text or json`},
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
+		{[]string{"serve", "--goroutine-warn", "20", "--goroutine-limit", "10"}, `--goroutine-warn 20 is above --goroutine-limit 10`},
+		{[]string{"serve", "--goroutine-every", "0s"}, `--goroutine-every 0s: give a positive duration`},
 		{[]string{"new", "Bad Name"}, `module name "Bad Name": use lower-case letters`},
 		{[]string{"inspect"}, "hotmod inspect: wrong number of arguments (0)"},
 	}

@@ -24,9 +24,15 @@ func addContainFlags(fl *pflag.FlagSet) *containFlags {
 }
 
 // options are the registry options the flags give.
-func (f *containFlags) options() []hotmod.Option {
+func (f *containFlags) options() ([]hotmod.Option, error) {
+	if f.goroutineEvery <= 0 {
+		return nil, usagef("--goroutine-every %s: give a positive duration, such as 5s", f.goroutineEvery)
+	}
+	if f.goroutineWarn >= 0 && f.goroutineLimit >= 0 && f.goroutineWarn > f.goroutineLimit {
+		return nil, usagef("--goroutine-warn %d is above --goroutine-limit %d: the warning would never come before the quarantine", f.goroutineWarn, f.goroutineLimit)
+	}
 	return []hotmod.Option{
 		hotmod.WithGoroutineLimits(hotmod.GoroutineLimits{Warn: f.goroutineWarn, Limit: f.goroutineLimit, Every: f.goroutineEvery}),
 		hotmod.WithContainedChildren(), // the daemon hosts nothing but modules: it may be their subreaper
-	}
+	}, nil
 }

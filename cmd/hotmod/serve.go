@@ -89,6 +89,10 @@ func serve(f serveFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	copts, err := f.contain.options() // contain.go
+	if err != nil {
+		return err
+	}
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
 		return err
@@ -118,7 +122,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
 		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
-	opts = append(opts, f.contain.options()...)
+	opts = append(opts, copts...)
 	if f.cacheDir != "" {
 		opts = append(opts, hotmod.WithCacheDir(f.cacheDir))
 	}

@@ -75,7 +75,7 @@ const (
 	overLimit
 )
 
-// Start samples once now and then every cfg.Every until Stop.
+// Start samples every cfg.Every until Stop.
 func Start(cfg Config) *Sampler {
 	s := &Sampler{cfg: cfg.withDefaults(), stop: make(chan struct{}), done: make(chan struct{}),
 		counts: map[string]int{}, over: map[string]uint8{}}
@@ -88,9 +88,9 @@ func (s *Sampler) loop() {
 	t := time.NewTicker(s.cfg.Every)
 	defer t.Stop()
 	for {
-		s.Sample()
 		select {
 		case <-t.C:
+			s.Sample()
 		case <-s.stop:
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -551,31 +552,40 @@ func BenchmarkInvoke(b *testing.B) {
 			b.ReportMetric(100*(float64(tn)/float64(td)-1), "overhead-%")
 		})
 		// The goroutine label (see internal/goroutines) against the same
-		// instance without it, in alternating batches: the label's cost.
+		// instance without it, in rounds of four short batches (ABBA, so
+		// that neither goes first more often). A busy machine stretches
+		// some rounds a lot: the medians of the rounds are reported.
 		b.Run(method+"/label", func(b *testing.B) {
 			bare := *inst
 			bare.tag = goroutines.Tag{}
-			var tl, tb time.Duration
 			const batch = 100
-			run := func(i sdk.Invoker) time.Duration {
+			run := func(i sdk.Invoker) float64 {
 				start := time.Now()
 				for range batch {
 					i.Invoke(ctx, method, params)
 				}
-				return time.Since(start)
+				return float64(time.Since(start).Nanoseconds()) / batch
 			}
-			for b.Loop() { // ABBA: neither goes first more often
-				tl += run(inst)
-				tb += run(&bare)
-				tb += run(&bare)
-				tl += run(inst)
+			var labelled, plain, diff []float64
+			for b.Loop() {
+				l, p := run(inst), run(&bare)
+				p, l = (p+run(&bare))/2, (l+run(inst))/2
+				labelled, plain, diff = append(labelled, l), append(plain, p), append(diff, l-p)
 			}
-			calls := float64(b.N * 2 * batch)
-			b.ReportMetric(float64(tl.Nanoseconds())/calls, "labelled-ns/call")
-			b.ReportMetric(float64(tb.Nanoseconds())/calls, "bare-ns/call")
-			b.ReportMetric(float64((tl-tb).Nanoseconds())/calls, "label-ns/call")
+			b.ReportMetric(median(labelled), "labelled-ns/call")
+			b.ReportMetric(median(plain), "bare-ns/call")
+			b.ReportMetric(median(diff), "label-ns/call")
 		})
 	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // realHostSrc is a host program: it loads each argument after the first (the
