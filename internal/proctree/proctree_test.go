@@ -68,3 +68,37 @@ func killPid(pid int) {
 		p.Kill()
 	}
 }
+
+// TestJanitor: as a subreaper, an orphan of one of this process's trees
+// that exits by itself is reaped, not left a zombie.
+func TestJanitor(t *testing.T) {
+	if !IsSubreaper() { // before the janitor starts: it reads it
+		janitorEvery = 20 * time.Millisecond
+	}
+	if err := BecomeSubreaper(); err != nil {
+		t.Skip(err)
+	}
+	cmd := exec.Command("sh", "-c", `(sleep 1 >/dev/null & echo $!)`)
+	cmd.Env = append(os.Environ(), MarkerEnv+"="+strconv.Itoa(os.Getpid())+".999")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("the orphan's pid: %q", out)
+	}
+	if ppid, ok := parent(orphan); !ok || ppid != os.Getpid() {
+		t.Fatalf("the orphan's parent is %d (%v); want this subreaper, %d", ppid, ok, os.Getpid())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(orphan)); err != nil {
+			return // exited and reaped
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan %d is still there (a zombie?) 4s after it exited", orphan)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
