@@ -268,7 +268,7 @@ func parent(pid int) (int, bool) {
 
 // janitorEvery is how often a subreaper looks for orphans of its trees
 // that exited on their own (a variable for tests).
-var janitorEvery = 5 * time.Second
+var janitorEvery = time.Second
 
 // janitor reaps, now and then, the orphans of this process's trees that
 // exited by themselves while their tree lives on: adopted zombies nobody
