@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -12,15 +13,20 @@ import (
 type builtin struct {
 	m      *sdk.Module
 	logger *slog.Logger
+	tag    goroutines.Tag // labels the goroutines the module starts
 }
 
-func newBuiltin(m *sdk.Module, logger *slog.Logger) *builtin { return &builtin{m: m, logger: logger} }
+func newBuiltin(m *sdk.Module, logger *slog.Logger) *builtin {
+	return &builtin{m: m, logger: logger, tag: goroutines.NewTag(m.Name() + "@" + m.Version())}
+}
 
 func (b *builtin) Manifest() sdk.Manifest { return b.m.Manifest() }
 func (b *builtin) Sum() string            { return "" }
 
 func (b *builtin) Invoke(ctx context.Context, method string, params map[string]any) (out map[string]any, err error) {
+	saved := b.tag.Enter()
 	defer func() {
+		b.tag.Leave(saved)
 		if p := recover(); p != nil {
 			b.logger.Error("module panicked", "module", b.m.Name(), "method", method, "panic", p, "stack", string(debug.Stack()))
 			out, err = nil, sdk.Errorf(sdk.CodePanic, "%s.%s panicked: %v", b.m.Name(), method, p)

@@ -38,6 +38,8 @@ type config struct {
 	trust           *signing.Verifier // nil: signatures are not checked
 	trustErr        error             // a trusted key could not be read: refuse every load
 	stateDir        string
+	goroutines      GoroutineLimits
+	contain         bool
 }
 
 func defaultConfig() config {
@@ -217,4 +219,19 @@ type Guards struct {
 // the lowest overhead); `hotmod serve` turns them on.
 func WithGuards(g Guards) Option {
 	return optionFunc(func(c *config) { c.guards = &g })
+}
+
+// WithContainedChildren makes every process that a process module's child
+// starts, at any depth, end with that child (when the module is unloaded,
+// when the child crashes, when the registry closes), even processes that
+// left its process group with setsid. The host process becomes a child
+// subreaper (orphaned descendants re-parent to it, and it reaps them), and
+// each child starts in a cgroup of its own where the host may create one
+// (cgroup v2, delegated to it). Both change the whole process, so this is
+// an option; `hotmod serve` sets it. Without it a child's process group,
+// the processes it started (read from /proc) and those carrying its marker
+// are killed, which misses only a setsid'd process that also cleared its
+// environment.
+func WithContainedChildren() Option {
+	return optionFunc(func(c *config) { c.contain = true })
 }

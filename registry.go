@@ -53,6 +53,8 @@ type Registry struct {
 	selectors selectorCache
 	events    eventHub
 	drainWG   sync.WaitGroup
+
+	goroutines goroutineCount // see goroutines.go
 }
 
 // New returns an empty registry.
@@ -229,6 +231,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 				Logger:   r.cfg.logger,
 				Dir:      filepath.Join(r.cfg.cacheDir, "process"),
 				PoolSize: r.cfg.processPool,
+				Contain:  r.cfg.contain,
 				OnFailed: func(inst *process.Instance, err error) { r.failActive(inst, err) },
 
 				MaxSize:       r.cfg.maxArtifactSize,
@@ -310,6 +313,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	}
 	v := newVersion(inst, sv, t, artifact)
 	v.inflight = r.inflightCounter(v)
+	v.goroutines = r.goroutineSampler(t)
 	r.transition(v, StateLoaded, nil)
 
 	if err := r.validate(ctx, v); err != nil {
@@ -692,12 +696,16 @@ func (r *Registry) Modules() []ModuleInfo {
 // Close unloads every module, waiting for in-flight calls (bounded by the
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
+	r.stopGoroutineSampler() // before it can quarantine what Close drains
 	gone, _ := r.retire(func(*version) bool { return true }, func() { r.closed = true }, true)
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
 	r.loadMu.Lock() // a Load that got in before Close may still be creating the loader
-	w := r.wasm
+	w, p := r.wasm, r.process
 	r.loadMu.Unlock()
+	if p != nil {
+		err = errors.Join(err, p.Close())
+	}
 	if w != nil {
 		err = errors.Join(err, w.Close(ctx))
 	}

@@ -77,6 +77,11 @@ type ModuleInfo struct {
 	InFlight  int64         `json:"in_flight"`          // calls running now
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
 	Guard     *GuardStats   `json:"guard,omitempty"` // with WithGuards: breaker state and counters
+
+	// Goroutines is how many goroutines a native or builtin version had
+	// left running (started by its calls, outliving them) at the last
+	// count (see GoroutineLimits); 0 for other transports.
+	Goroutines int `json:"goroutines"`
 }
 
 // GuardStats is what the guards counted for one version: calls, failures,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/internal/guard"
 	"github.com/hotmod/hotmod/sdk"
 )
@@ -38,6 +39,8 @@ type version struct {
 	deps      []dep         // what it requires (see deps.go)
 	caps      []capability  // what it provides
 	inflight  *atomic.Int64 // the crash journal's count of its calls; nil without one
+
+	goroutines *goroutines.Sampler // counts what it leaves running; nil out of process
 
 	// gate counts calls in flight; closingBit is set when draining starts.
 	gate      atomic.Int64
@@ -126,7 +129,7 @@ func (v *version) info() ModuleInfo {
 	return ModuleInfo{
 		Name: v.name, Version: m.Version, Transport: v.transport, State: v.state,
 		Reason: v.reason, Artifact: v.artifact, Sum: v.inst.Sum(), Since: v.since,
-		InFlight: v.inFlight(), Manifest: &m, Guard: v.guardStats(),
+		InFlight: v.inFlight(), Goroutines: v.goroutines.Count(v.ref()), Manifest: &m, Guard: v.guardStats(),
 	}
 }
 

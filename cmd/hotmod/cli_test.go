@@ -97,7 +97,7 @@ func TestClientCommands(t *testing.T) {
 		{"not an object", []string{"invoke", "--addr", url, "greeter", "echo", `[1]`}, "", 1,
 			"", "bad_params: params must be a JSON object, not an array"},
 		{"ls", []string{"ls", "--addr", url}, "", 0,
-			"MODULE   VERSION  TRANSPORT  STATE   IN-FLIGHT  ARTIFACT\ngreeter  1.2.0    builtin    Active  0          -\n", ""},
+			"MODULE   VERSION  TRANSPORT  STATE   IN-FLIGHT  GOROUTINES  ARTIFACT\ngreeter  1.2.0    builtin    Active  0          0           -\n", ""},
 		{"ls --json", []string{"ls", "--json", "--addr", url}, "", 0, "\"name\": \"greeter\",\n", ""},
 		{"an address with a path", []string{"ls", "--addr", url + "/elsewhere"}, "", 1,
 			"", "not_found: no endpoint GET /elsewhere/v1/modules"},
@@ -149,6 +149,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native, wasm or process`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml": use text or json`},
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
+		{[]string{"serve", "--goroutine-warn", "20", "--goroutine-limit", "10"}, `--goroutine-warn 20 is above --goroutine-limit 10`},
+		{[]string{"serve", "--goroutine-every", "0s"}, `--goroutine-every 0s: give a positive duration`},
 		{[]string{"new", "Bad Name"}, `module name "Bad Name": use lower-case letters`},
 		{[]string{"inspect"}, "hotmod inspect: wrong number of arguments (0)"},
 	}
@@ -184,20 +186,22 @@ func TestWriteTable(t *testing.T) {
 			Reason: "incompatible: built with go1.25.5"},
 		{Name: "geo", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateFailed, Artifact: "/p/geo.so", Since: since,
 			Reason: "incompatible: geo@1.0.0: Init failed: panicked: boom\ngoroutine 1 [running]:"},
-		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3},
+		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3, Goroutines: 12},
 		{Name: "greeter", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateDraining, Artifact: "/p/greeter-v1.so", InFlight: 1},
 		{Name: "lab", Version: "0.1.0", Transport: hotmod.Builtin, State: hotmod.StateActive},
+		{Name: "textstats", Version: "1.0.0", Transport: hotmod.Process, State: hotmod.StateActive, Artifact: "/p/textstats.process.json"},
 	}
 	var buf bytes.Buffer
 	if err := writeTable(&buf, mods); err != nil {
 		t.Fatal(err)
 	}
-	want := `MODULE   VERSION  TRANSPORT  STATE     IN-FLIGHT  ARTIFACT       REASON
--        -        native     Failed    -          old.so         incompatible: built with go1.25.5
-geo      1.0.0    native     Failed    -          geo.so         incompatible: geo@1.0.0: Init failed: panicked: boom …
-greeter  2.0.0    native     Active    3          greeter.so
-greeter  1.0.0    native     Draining  1          greeter-v1.so
-lab      0.1.0    builtin    Active    0          -
+	want := `MODULE     VERSION  TRANSPORT  STATE     IN-FLIGHT  GOROUTINES  ARTIFACT                REASON
+-          -        native     Failed    -          -           old.so                  incompatible: built with go1.25.5
+geo        1.0.0    native     Failed    -          0           geo.so                  incompatible: geo@1.0.0: Init failed: panicked: boom …
+greeter    2.0.0    native     Active    3          12          greeter.so
+greeter    1.0.0    native     Draining  1          0           greeter-v1.so
+lab        0.1.0    builtin    Active    0          0           -
+textstats  1.0.0    process    Active    0          -           textstats.process.json
 `
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)

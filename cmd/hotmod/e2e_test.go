@@ -355,8 +355,8 @@ func TestEndToEnd(t *testing.T) {
 
 	if !t.Run("ls", func(t *testing.T) {
 		r := mustRun(t, addr, "ls")
-		if !regexp.MustCompile(`(?m)^MODULE +VERSION +TRANSPORT +STATE +IN-FLIGHT +ARTIFACT\n` +
-			`greeter +1\.0\.0 +native +Active +0 +greeter\.so\n\z`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`(?m)^MODULE +VERSION +TRANSPORT +STATE +IN-FLIGHT +GOROUTINES +ARTIFACT\n` +
+			`greeter +1\.0\.0 +native +Active +0 +0 +greeter\.so\n\z`).MatchString(r.stdout) {
 			t.Errorf("hotmod ls:\n%s", r.stdout)
 		}
 		r = mustRun(t, nil, "ls", "--json", "--addr", "http://"+d.addr)
@@ -466,8 +466,8 @@ func TestEndToEnd(t *testing.T) {
 		})
 
 		r = mustRun(t, addr, "ls")
-		failed := regexp.MustCompile(`(?m)^- +- +native +Failed +- +greeter\.so +.*built with go1\.25\.5.*$`)
-		serving := regexp.MustCompile(`(?m)^greeter +2\.0\.0 +native +Active +0 +greeter\.so *$`)
+		failed := regexp.MustCompile(`(?m)^- +- +native +Failed +- +- +greeter\.so +.*built with go1\.25\.5.*$`)
+		serving := regexp.MustCompile(`(?m)^greeter +2\.0\.0 +native +Active +0 +0 +greeter\.so *$`)
 		if !failed.MatchString(r.stdout) || !serving.MatchString(r.stdout) {
 			t.Errorf("hotmod ls should show the go1.25.5 artifact Failed and greeter 2.0.0 Active:\n%s", r.stdout)
 		}

@@ -25,6 +25,10 @@ func lsCmd() *cobra.Command {
 to load, with the reason. An artifact that failed before its manifest could be
 read has no module name or version: its file names it.
 
+GOROUTINES is how many goroutines a native module left running (started by
+its calls, still running after them) at the daemon's last count; "-" for
+transports that run out of the daemon's process.
+
 --json prints the daemon's answer (GET /v1/modules) as it is.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,7 +70,7 @@ func writeTable(w io.Writer, mods []hotmod.ModuleInfo) error {
 	}
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	header := "MODULE\tVERSION\tTRANSPORT\tSTATE\tIN-FLIGHT\tARTIFACT"
+	header := "MODULE\tVERSION\tTRANSPORT\tSTATE\tIN-FLIGHT\tGOROUTINES\tARTIFACT"
 	if failed {
 		header += "\tREASON"
 	}
@@ -76,12 +80,16 @@ func writeTable(w io.Writer, mods []hotmod.ModuleInfo) error {
 		if m.State == hotmod.StateFailed {
 			inFlight = "-"
 		}
+		goroutines := "-" // counted for modules in the daemon's process only
+		if m.Name != "" && (m.Transport == hotmod.Native || m.Transport == hotmod.Builtin) {
+			goroutines = strconv.Itoa(m.Goroutines)
+		}
 		artifact := "-"
 		if m.Artifact != "" {
 			artifact = filepath.Base(m.Artifact)
 		}
 		line := strings.Join([]string{orDash(m.Name), orDash(m.Version), orDash(string(m.Transport)),
-			m.State.String(), inFlight, artifact}, "\t")
+			m.State.String(), inFlight, goroutines, artifact}, "\t")
 		if failed {
 			line += "\t" + firstLine(m.Reason)
 		}

@@ -36,6 +36,7 @@ type serveFlags struct {
 	trust                  *trustFlags
 	stateDir               string
 	recycle                recycleFlags
+	contain                *containFlags // contain.go
 }
 
 func serveCmd() *cobra.Command {
@@ -86,6 +87,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the daemon keeps state that outlives it: the crash journal, the quarantine list, the lock (default DIR/.hotmod)")
 	f.recycle.add(fl)
+	f.contain = addContainFlags(fl)
 	return cmd
 }
 
@@ -256,6 +258,11 @@ func registryOptions(f serveFlags, dir string, logger *slog.Logger) ([]hotmod.Op
 	if err != nil {
 		return nil, err
 	}
+	contain, err := f.contain.options() // contain.go
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, contain...)
 	trust, err := f.trust.options(logger, dir)
 	if err != nil {
 		return nil, err

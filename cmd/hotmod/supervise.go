@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/hotmod/hotmod/internal/journal"
+	"github.com/hotmod/hotmod/internal/proctree"
 	"github.com/hotmod/hotmod/internal/supervisor"
 )
 
@@ -74,6 +75,11 @@ func supervise(f serveFlags, stderr io.Writer) error {
 		Logger:   logger,
 		Stderr:   stderr,
 		OnDeath: func(d supervisor.Death) {
+			// What the dead worker's process modules started, even in
+			// sessions of their own, goes with it.
+			if n := proctree.Sweep(d.PID); n > 0 {
+				logger.Warn("stopped processes the dead worker's process modules left running", "count", n, "worker", d.PID)
+			}
 			findings, err := journal.Recover(sd.Path(), d.PID, &journal.Crash{Who: "the worker", Died: d.Died, Status: d.Status, Tail: d.Tail})
 			if err != nil {
 				logger.Error("reading the crash journal", "error", err)

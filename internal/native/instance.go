@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -18,6 +19,7 @@ type Instance struct {
 	manifest sdk.Manifest
 	sum      string
 	logger   *slog.Logger
+	tag      goroutines.Tag // labels the goroutines the module starts
 }
 
 var _ sdk.Invoker = (*Instance)(nil)
@@ -31,7 +33,9 @@ func (i *Instance) Sum() string { return i.sum }
 // Invoke calls a method of the module.
 func (i *Instance) Invoke(ctx context.Context, method string, params map[string]any) (out map[string]any, err error) {
 	// One open-coded deferred closure: no allocation unless a panic happens.
+	saved := i.tag.Enter()
 	defer func() {
+		i.tag.Leave(saved)
 		if r := recover(); r != nil {
 			out, err = nil, i.panicked(method, "", r)
 		}

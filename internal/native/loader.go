@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -203,7 +204,8 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 }
 
 func (l *Loader) instance(o *opened) *Instance {
-	return &Instance{mod: o.mod, manifest: o.manifest, sum: o.sum, logger: l.logger}
+	return &Instance{mod: o.mod, manifest: o.manifest, sum: o.sum, logger: l.logger,
+		tag: goroutines.NewTag(o.manifest.Name + "@" + o.manifest.Version)}
 }
 
 // writeCopy writes data to <dir>/<sum>.so (temporary name, then rename,

@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/internal/plugintest"
 	"github.com/hotmod/hotmod/sdk"
 )
@@ -549,7 +551,41 @@ func BenchmarkInvoke(b *testing.B) {
 			b.ReportMetric(float64(td.Nanoseconds())/calls, "direct-ns/call")
 			b.ReportMetric(100*(float64(tn)/float64(td)-1), "overhead-%")
 		})
+		// The goroutine label (see internal/goroutines) against the same
+		// instance without it, in rounds of four short batches (ABBA, so
+		// that neither goes first more often). A busy machine stretches
+		// some rounds a lot: the medians of the rounds are reported.
+		b.Run(method+"/label", func(b *testing.B) {
+			bare := *inst
+			bare.tag = goroutines.Tag{}
+			const batch = 100
+			run := func(i sdk.Invoker) float64 {
+				start := time.Now()
+				for range batch {
+					i.Invoke(ctx, method, params)
+				}
+				return float64(time.Since(start).Nanoseconds()) / batch
+			}
+			var labelled, plain, diff []float64
+			for b.Loop() {
+				l, p := run(inst), run(&bare)
+				p, l = (p+run(&bare))/2, (l+run(inst))/2
+				labelled, plain, diff = append(labelled, l), append(plain, p), append(diff, l-p)
+			}
+			b.ReportMetric(median(labelled), "labelled-ns/call")
+			b.ReportMetric(median(plain), "bare-ns/call")
+			b.ReportMetric(median(diff), "label-ns/call")
+		})
 	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // realHostSrc is a host program: it loads each argument after the first (the

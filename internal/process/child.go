@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/proctree"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -27,7 +28,8 @@ type child struct {
 	label atomic.Pointer[string] // "greeter@1.0.0", or the artifact's name before the handshake
 	cmd   *exec.Cmd
 	pid   int
-	codec codec // at the protocol version the child picked
+	tree  *proctree.Tree // what it starts, at any depth
+	codec codec          // at the protocol version the child picked
 
 	stdout *os.File
 	in     *bufio.Reader
@@ -149,9 +151,11 @@ func startChild(ctx context.Context, l *Loader, sp *spec, label string) (*child,
 		outW.Close()
 		return nil, sdk.Manifest{}, err
 	}
+	c.tree = proctree.New(l.cfg.cgroups)
 	cmd := &exec.Cmd{
-		Path: sp.path, Args: append([]string{sp.argv0}, sp.args...), Dir: sp.dir, Env: sp.env,
-		Stdin: inR, Stdout: outW, Stderr: errW, SysProcAttr: sysProcAttr(),
+		Path: sp.path, Args: append([]string{sp.argv0}, sp.args...), Dir: sp.dir,
+		Env:   append(sp.env[:len(sp.env):len(sp.env)], c.tree.Env()),
+		Stdin: inR, Stdout: outW, Stderr: errW, SysProcAttr: sysProcAttr(c.tree.Cgroup()),
 	}
 	if sp.exeFile != nil {
 		cmd.ExtraFiles = []*os.File{sp.exeFile}
@@ -161,12 +165,14 @@ func startChild(ctx context.Context, l *Loader, sp *spec, label string) (*child,
 	outW.Close()
 	errW.Close()
 	if err != nil {
+		c.tree.Kill() // gives back its cgroup
 		inW.Close()
 		outR.Close()
 		errR.Close()
 		return nil, sdk.Manifest{}, fmt.Errorf("cannot start %s: %v", sp.describe(), err)
 	}
 	c.cmd, c.pid = cmd, cmd.Process.Pid
+	c.tree.Started(c.pid)
 	c.stdout = outR
 	c.in = bufio.NewReaderSize(outR, 64<<10)
 	c.w = newPipeWriter(inW)
@@ -273,14 +279,18 @@ func (c *child) reap() {
 	if waitExited(c.pid) {
 		c.procMu.Lock()
 		killGroup(c.cmd.Process)
+		c.tree.Kill() // what it left: the descendants that left its group
 		c.cmd.Wait()
 		c.reaped = true
+		c.tree.Reaped()
 		c.procMu.Unlock()
 	} else { // no way to wait without reaping: reap, then kill the group
 		c.cmd.Wait()
 		c.procMu.Lock()
 		c.reaped = true
+		c.tree.Reaped()
 		killGroup(c.cmd.Process)
+		c.tree.Kill()
 		c.procMu.Unlock()
 	}
 	c.state = c.cmd.ProcessState
@@ -324,10 +334,12 @@ func (c *child) kill(why string) {
 	c.killGroup()
 }
 
-// killGroup kills the child's process group, unless it is reaped.
+// killGroup kills the child's process group and every process it started
+// (its tree, at any depth), unless it is reaped.
 func (c *child) killGroup() {
 	c.procMu.Lock()
 	if !c.reaped {
+		c.tree.Kill() // first, while its descendants are still its
 		killGroup(c.cmd.Process)
 	}
 	c.procMu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/proctree"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -72,6 +73,17 @@ type Config struct {
 	// are started. On Linux they are unlinked at once and nothing stays
 	// there. Default <user cache dir>/hotmod/process.
 	Dir string
+	// Contain makes every process a child starts, at any depth, end with
+	// the child, even one that left its process group (setsid): the host
+	// process becomes a child subreaper and, where it may create cgroups
+	// (cgroup v2, delegated), each child starts in a cgroup of its own.
+	// Both are process-wide settings of the host, so it is off by default;
+	// without it a child's process group and its tree (read from /proc
+	// while it runs, and what carries its marker after) are killed. See
+	// package proctree.
+	Contain bool
+
+	cgroups *proctree.Cgroups // with Contain, where one could be made
 }
 
 const maxBackoff = 30 * time.Second
@@ -129,8 +141,30 @@ type Loader struct {
 
 // NewLoader returns a Loader with cfg (zero fields take their defaults).
 func NewLoader(cfg Config) *Loader {
-	cfg = cfg.withDefaults()
-	return &Loader{cfg: cfg, allowed: resolveAllowed(cfg.AllowCommands)}
+	l := &Loader{cfg: cfg.withDefaults()}
+	l.allowed = resolveAllowed(l.cfg.AllowCommands)
+	if l.cfg.Contain {
+		if err := proctree.BecomeSubreaper(); err != nil {
+			l.cfg.Logger.Warn("processes that process modules leave behind may outlive them", "reason", err)
+		}
+		cg, err := proctree.OpenCgroups()
+		if err != nil {
+			l.cfg.Logger.Debug("no cgroup per process module: its processes are found through /proc instead", "reason", err)
+		} else {
+			l.cfg.cgroups = cg
+		}
+	}
+	return l
+}
+
+// Close gives back what NewLoader took: the cgroup its children's cgroups
+// were made in, once they are all gone. Call it after every instance is
+// closed.
+func (l *Loader) Close() error {
+	if l.cfg.cgroups == nil {
+		return nil
+	}
+	return l.cfg.cgroups.Close()
 }
 
 // The artifact names this transport loads.

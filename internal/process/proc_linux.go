@@ -7,13 +7,19 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/hotmod/hotmod/internal/proctree"
 )
 
 // sysProcAttr puts the child in a process group of its own (so that the
-// host can kill it and whatever it started at once) and has the kernel kill
-// it when the host dies (Pdeathsig).
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// host can kill it and whatever it started at once), in its tree's cgroup
+// if it has one, and has the kernel kill it when the host dies (Pdeathsig).
+func sysProcAttr(cg *proctree.Cgroup) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cg != nil {
+		attr.UseCgroupFD, attr.CgroupFD = true, cg.FD()
+	}
+	return attr
 }
 
 // Pdeathsig fires when the THREAD that started the child exits, not the

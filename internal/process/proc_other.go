@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/hotmod/hotmod/internal/proctree"
 )
 
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+func sysProcAttr(*proctree.Cgroup) *syscall.SysProcAttr { return nil }
 
 func startCmd(cmd *exec.Cmd) error { return cmd.Start() }
 

@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/hotmod/hotmod/internal/proctree"
 )
 
 // sysProcAttr puts the child in a process group of its own, so that the
 // host can kill it and whatever it started at once. (Without Pdeathsig, a
 // child notices that the host died by the end of its stdin.)
-func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func sysProcAttr(*proctree.Cgroup) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 func startCmd(cmd *exec.Cmd) error { return cmd.Start() }
 

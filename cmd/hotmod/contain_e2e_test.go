@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/plugintest"
+)
+
+// containRequest makes one raw HTTP request to the daemon and returns the
+// status and body.
+func containRequest(t *testing.T, d *daemon, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+const leakySrc = `package main
+
+import (
+	"context"
+
+	"github.com/hotmod/hotmod/sdk"
+)
+
+var Module = sdk.New("leaky", "1.0.0").
+	Handle("leak", func(context.Context, map[string]any) (map[string]any, error) {
+		go func() { select {} }()
+		return map[string]any{}, nil
+	})
+
+func main() {}
+`
+
+// TestServeCountsNativeGoroutines: a native module that leaks a goroutine
+// per call is counted in ls --json and the table, warned about once, and
+// quarantined past --goroutine-limit.
+func TestServeCountsNativeGoroutines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (builds hotmod and a native module)")
+	}
+	dir := t.TempDir()
+	mustRun(t, nil, "build", "-o", dir, plugintest.Source(t, leakySrc))
+	d := startDaemon(t, dir, "--goroutine-warn", "5", "--goroutine-limit", "12", "--goroutine-every", "50ms")
+	addr := []string{"HOTMOD_ADDR=" + d.addr}
+	d.waitModules(t, "leaky active", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("leaky", "1.0.0")) != nil })
+	leak := func(n int) {
+		t.Helper()
+		for range n {
+			if code, body := containRequest(t, d, "POST", "/v1/invoke/leaky/leak", "{}"); code != 200 {
+				t.Fatalf("leak: %d %s", code, body)
+			}
+		}
+	}
+	leak(8)
+	d.waitModules(t, "8 goroutines counted", func(mods []hotmod.ModuleInfo) bool {
+		m := find(mods, active("leaky", "1.0.0"))
+		return m != nil && m.Goroutines == 8
+	})
+	var list struct{ Modules []map[string]any }
+	if err := json.Unmarshal([]byte(mustRun(t, addr, "ls", "--json").stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Modules) != 1 || list.Modules[0]["goroutines"] != 8.0 {
+		t.Errorf("ls --json: %v; want goroutines 8", list.Modules)
+	}
+	if r := mustRun(t, addr, "ls"); !strings.Contains(r.stdout, "GOROUTINES") || !strings.Contains(r.stdout, "Active  0          8 ") {
+		t.Errorf("hotmod ls:\n%s", r.stdout)
+	}
+	if n := strings.Count(d.log(), "a module holds many goroutines"); n != 1 {
+		t.Errorf("%d warnings at 8 goroutines (warn 5); want 1:\n%s", n, d.log())
+	}
+
+	leak(5)
+	mods := d.waitModules(t, "leaky quarantined", func(mods []hotmod.ModuleInfo) bool {
+		return len(mods) == 1 && mods[0].State == hotmod.StateFailed
+	})
+	if !strings.Contains(mods[0].Reason, "quarantined: it left 13 goroutines running, more than the limit of 12") {
+		t.Errorf("reason: %q", mods[0].Reason)
+	}
+	if code, body := containRequest(t, d, "POST", "/v1/invoke/leaky/leak", "{}"); code == 200 || !strings.Contains(body, "not_active") {
+		t.Errorf("a call to the quarantined version: %d %s", code, body)
+	}
+	d.stop(t, syscall.SIGTERM)
+}
+
+// setsidLaunch starts two sleepers in sessions of their own, one left a
+// child of the module, one orphaned at once, then becomes the module ($0).
+const setsidLaunch = `setsid sh -c 'echo $$ >> "$PIDS"; exec sleep 300' &
+(setsid sh -c 'echo $$ >> "$PIDS"; exec sleep 301' &)
+exec "$0"`
+
+// TestServeContainsProcessChildren: what a process module's child starts
+// in sessions of its own ends when the module is unloaded (its file
+// removed) and when the daemon stops on SIGTERM.
+func TestServeContainsProcessChildren(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (builds hotmod and a process module)")
+	}
+	bin, dir := t.TempDir(), t.TempDir()
+	mustRun(t, nil, "build", "--transport", "process", "-o", bin, plugintest.Example(t, "greeter"))
+	pids := filepath.Join(bin, "pids")
+	launch, err := json.Marshal(map[string]any{"command": "sh", "args": []string{"-c", setsidLaunch, filepath.Join(bin, "greeter.process")},
+		"env": map[string]string{"PIDS": pids}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "greeter.process.json")
+	publish := func() {
+		tmp := filepath.Join(dir, ".greeter.tmp")
+		if err := os.WriteFile(tmp, launch, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish()
+	d := startDaemon(t, dir)
+	d.waitModules(t, "greeter active", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("greeter", "1.0.0")) != nil })
+	first := pidsIn(t, pids, 2)
+	for _, p := range first {
+		if !running(p) {
+			t.Fatalf("sleeper %d is not running", p)
+		}
+	}
+
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	d.waitModules(t, "greeter unloaded", func(mods []hotmod.ModuleInfo) bool { return len(mods) == 0 })
+	waitEnded(t, "after the module was unloaded", first)
+
+	publish()
+	d.waitModules(t, "greeter active again", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("greeter", "1.0.0")) != nil })
+	second := pidsIn(t, pids, 4)[2:]
+	d.stop(t, syscall.SIGTERM)
+	waitEnded(t, "after the daemon stopped", second)
+}
+
+// pidsIn waits until file holds at least n pids and returns them.
+func pidsIn(t *testing.T, file string, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		var pids []int
+		for _, f := range strings.Fields(string(data)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, p)
+			}
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d pids after 30s; want %d", file, len(pids), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// running says whether pid is a live process (a zombie is not).
+func running(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i > 0 && !strings.HasPrefix(string(data[i+1:]), " Z")
+}
+
+// waitEnded fails the test unless every pid ends within a few seconds; it
+// kills what is left, so a failure leaves nothing behind.
+func waitEnded(t *testing.T, what string, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []int
+		for _, p := range pids {
+			if running(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, p := range left {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+			t.Fatalf("%s: processes %v still ran 5s later", what, left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
