@@ -1,0 +1,163 @@
+package rollout
+
+import (
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// Buckets is the number of latency buckets: bucket i holds calls that took
+// less than 2^i µs (i = 0: under 1 µs; the last: everything slower than
+// about 4.5 minutes).
+const Buckets = 29
+
+// Counters counts one version's calls during a rollout. Record is a few
+// atomic adds: cheap enough for the call path.
+type Counters struct {
+	calls, failures atomic.Int64
+	buckets         [Buckets]atomic.Int64
+}
+
+// Record counts one call that took d; failed says whether it failed in a
+// way that counts against the version (see Counts).
+func (c *Counters) Record(d time.Duration, failed bool) {
+	c.calls.Add(1)
+	if failed {
+		c.failures.Add(1)
+	}
+	c.buckets[bucket(d)].Add(1)
+}
+
+func bucket(d time.Duration) int {
+	if d < 0 {
+		d = 0
+	}
+	i := bits.Len64(uint64(d) >> 10) // ≈ µs (1024 ns), rounded to a power of two
+	if i >= Buckets {
+		i = Buckets - 1
+	}
+	return i
+}
+
+// upper is the latency under which bucket i's calls took.
+func upper(i int) time.Duration { return time.Duration(uint64(1024) << i) }
+
+// Sample reads the counters.
+func (c *Counters) Sample() Sample {
+	var s Sample
+	if c == nil {
+		return s
+	}
+	s.Calls, s.Failures = c.calls.Load(), c.failures.Load()
+	for i := range c.buckets {
+		s.Buckets[i] = c.buckets[i].Load()
+	}
+	return s
+}
+
+// Sample is a reading of Counters, or the difference of two readings.
+type Sample struct {
+	Calls, Failures int64
+	Buckets         [Buckets]int64
+}
+
+// Sub is what happened between o and s.
+func (s Sample) Sub(o Sample) Sample {
+	s.Calls -= o.Calls
+	s.Failures -= o.Failures
+	for i := range s.Buckets {
+		s.Buckets[i] -= o.Buckets[i]
+	}
+	return s
+}
+
+// FailureRate is failures per call (0 without calls).
+func (s Sample) FailureRate() float64 {
+	if s.Calls <= 0 {
+		return 0
+	}
+	return float64(s.Failures) / float64(s.Calls)
+}
+
+// P99 estimates the 99th percentile latency: the upper bound of the bucket
+// the 99th percentile call falls in (so within a factor of two, never
+// under). Zero without calls.
+func (s Sample) P99() time.Duration {
+	var n int64
+	for _, b := range s.Buckets {
+		n += b
+	}
+	if n == 0 {
+		return 0
+	}
+	want := n - n/100 // the call at rank ⌈0.99 n⌉
+	var seen int64
+	for i, b := range s.Buckets {
+		seen += b
+		if seen >= want {
+			return upper(i)
+		}
+	}
+	return upper(Buckets - 1)
+}
+
+// Thresholds say when a canary is clearly worse than stable.
+type Thresholds struct {
+	// MinCalls is how many calls the canary must have had in a step before
+	// it is judged: fewer say too little.
+	MinCalls int64
+	// A canary fails when its failure rate exceeds both FailureFactor ×
+	// stable's and stable's + FailureMargin.
+	FailureFactor, FailureMargin float64
+	// A canary fails when its p99 exceeds both LatencyFactor × stable's
+	// and stable's + LatencyMargin.
+	LatencyFactor float64
+	LatencyMargin time.Duration
+}
+
+// DefaultThresholds: see RATIONALE.md ("Why these canary thresholds?").
+var DefaultThresholds = Thresholds{
+	MinCalls:      20,
+	FailureFactor: 2, FailureMargin: 0.01,
+	LatencyFactor: 2, LatencyMargin: 5 * time.Millisecond,
+}
+
+// Judge compares a canary's calls with stable's over the same step and
+// returns why the canary is clearly worse, or "" when it is not (or there
+// is not enough to tell). stableVersion names stable in the reason.
+func (th Thresholds) Judge(canary, stable Sample, stableVersion string) string {
+	if canary.Calls < th.MinCalls {
+		return ""
+	}
+	cr, sr := canary.FailureRate(), stable.FailureRate()
+	if cr > th.FailureFactor*sr && cr > sr+th.FailureMargin {
+		return fmt.Sprintf("%s failures over %d calls vs %s on %s", pct(cr), canary.Calls, pct(sr), stableVersion)
+	}
+	if stable.Calls < th.MinCalls {
+		return "" // no latency to compare with
+	}
+	cp, sp := canary.P99(), stable.P99()
+	if float64(cp) > th.LatencyFactor*float64(sp) && cp > sp+th.LatencyMargin {
+		return fmt.Sprintf("p99 latency ≤ %s over %d calls vs ≤ %s on %s", round(cp), canary.Calls, round(sp), stableVersion)
+	}
+	return ""
+}
+
+// pct writes a rate as a percentage: "31 %", "0.2 %".
+func pct(r float64) string {
+	p := r * 100
+	if p >= 10 || p == 0 {
+		return fmt.Sprintf("%.0f %%", p)
+	}
+	return fmt.Sprintf("%.1f %%", p)
+}
+
+// round keeps a latency readable: whole milliseconds from 10ms, whole
+// microseconds below.
+func round(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}
