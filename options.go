@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hotmod/hotmod/internal/rollout"
 )
 
 // Option configures a Registry. Options are made by the With… functions.
@@ -29,6 +31,12 @@ type config struct {
 
 	guards    *Guards
 	callDepth int
+
+	rollout       RolloutPolicy
+	moduleRollout map[string]RolloutPolicy
+	keep          *rollout.Keep
+	health        rollout.Thresholds
+	stateDir      string
 }
 
 func defaultConfig() config {
@@ -43,6 +51,7 @@ func defaultConfig() config {
 		cacheDir:     filepath.Join(dir, "hotmod"),
 		moduleConfig: map[string]map[string]any{},
 		callDepth:    DefaultCallDepth,
+		health:       rollout.DefaultThresholds,
 	}
 }
 

@@ -49,6 +49,7 @@ type Registry struct {
 	selectors selectorCache
 	events    eventHub
 	drainWG   sync.WaitGroup
+	ro        rollouts // guarded by mu
 }
 
 // New returns an empty registry.
@@ -57,7 +58,8 @@ func New(opts ...Option) *Registry {
 	for _, o := range opts {
 		o.apply(&r.cfg)
 	}
-	r.routes.Store(buildTable(nil))
+	r.routes.Store(buildTable(nil, nil))
+	r.startRollouts()
 	if g := r.cfg.guards; g != nil {
 		r.guards = guard.Standard(guard.Config{
 			Logger: r.cfg.logger,
@@ -80,8 +82,16 @@ func New(opts ...Option) *Registry {
 // test them with errors.Is and the Err… sentinels.
 func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[string]any) (map[string]any, error) {
 	for {
-		v := r.routes.Load().lookup(ref) // a plain name: the newest active version
-		if v == nil {
+		var v *version
+		if e := r.routes.Load().lookup(ref); e != nil { // a plain name
+			if e.canary != nil {
+				if out, err := e.split(ctx, method, params); err != errReroute {
+					return out, err
+				}
+				continue
+			}
+			v = e.v
+		} else {
 			var err error
 			if v, err = r.route(ref); err != nil {
 				return nil, err
@@ -109,6 +119,11 @@ func (r *Registry) route(ref string) (*version, error) {
 func (r *Registry) notRoutable(s selector) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.notRoutableLocked(s)
+}
+
+// notRoutableLocked is notRoutable with r.mu held.
+func (r *Registry) notRoutableLocked(s selector) error {
 	var known, names []string
 	seen := map[string]bool{}
 	for _, v := range r.all {
@@ -590,9 +605,12 @@ func (r *Registry) retire(match func(*version) bool, also func(), force bool) ([
 	defer r.mu.Unlock()
 	gone := map[*version]bool{}
 	for _, v := range r.all {
-		if v.live() && match(v) {
+		if (v.live() || v.state == StateStandby) && match(v) {
 			gone[v] = true
 		}
+	}
+	if err := r.retiring(gone); err != nil && !force {
+		return nil, err
 	}
 	needy, lost := r.dependents(gone)
 	if len(needy) > 0 && !force {
@@ -640,6 +658,11 @@ func (r *Registry) Modules() []ModuleInfo {
 	for _, v := range r.all {
 		out = append(out, v.info())
 	}
+	t := r.routes.Load()
+	for i, v := range r.all {
+		m := r.ro.mods[v.name]
+		out[i].Route = t.routeOf(v, m != nil && m.pinned)
+	}
 	for _, f := range r.failed {
 		out = append(out, f)
 	}
@@ -665,6 +688,7 @@ func (r *Registry) Modules() []ModuleInfo {
 // Close unloads every module, waiting for in-flight calls (bounded by the
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
+	r.stopRollouts()
 	gone, _ := r.retire(func(*version) bool { return true }, func() { r.closed = true }, true)
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
@@ -699,6 +723,9 @@ func (r *Registry) change(v *version, to State, err error, waiting string) {
 	if err != nil && to == StateFailed {
 		v.reason = err.Error()
 	}
+	if to == StateDraining || to == StateFailed || to == StateUnloaded {
+		r.leaveRollout(v)
+	}
 	r.emit(Event{Time: v.since, Module: v.name, Version: v.manifest.Version, Transport: v.transport,
 		Artifact: v.artifact, From: from, To: to, Err: err, Reason: waiting})
 }
@@ -716,7 +743,7 @@ func (r *Registry) forget(v *version) {
 }
 
 // publish swaps in a new routing table; r.mu must be held.
-func (r *Registry) publish() { r.routes.Store(buildTable(r.all)) }
+func (r *Registry) publish() { r.routes.Store(buildTable(r.all, r.plainRoutes())) }
 
 // failArtifact records that the artifact at path failed and returns err. v,
 // if given, is the version whose manifest was read before the failure.
