@@ -8,6 +8,8 @@
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
 //	hotmod new NAME [--dir DIR]                                start a module
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
+//	hotmod rollout status [MODULE]                             where plain calls go, canary step and health
+//	hotmod promote|rollback|unpin MODULE, pin|unload MODULE@VERSION   change it
 //	hotmod version
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
@@ -79,6 +81,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
+	root.AddCommand(append(routeCmds(), rolloutCmd())...)
 	return root, started
 }
 

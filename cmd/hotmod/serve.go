@@ -30,6 +30,7 @@ type serveFlags struct {
 	concurrency, breaker   int
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
+	rollout                *rolloutFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -63,6 +64,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.IntVar(&f.concurrency, "concurrency", 64, "calls one module may run at once; more get overloaded")
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
+	f.rollout = addRolloutFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
 }
@@ -125,7 +127,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 		}
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
-	reg := hotmod.New(opts...)
+	rollout, err := f.rollout.options(dir)
+	if err != nil {
+		return err
+	}
+	reg := hotmod.New(append(opts, rollout...)...)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := reg.Watch(watchCtx, dir); err != nil {
