@@ -105,8 +105,14 @@ func (s Sample) P99() time.Duration {
 // Thresholds say when a canary is clearly worse than stable.
 type Thresholds struct {
 	// MinCalls is how many calls the canary must have had in a step before
-	// it is judged: fewer say too little.
-	MinCalls int64
+	// its failures are judged, and MinFailures how many of them must have
+	// failed: fewer say too little (a fresh version's first call may time
+	// out warming up).
+	MinCalls, MinFailures int64
+	// LatencyMinCalls is how many calls both must have had before their
+	// p99 is compared: over fewer, the 99th percentile is a handful of
+	// calls, and a cold start or one pause decides it.
+	LatencyMinCalls int64
 	// A canary fails when its failure rate exceeds both FailureFactor ×
 	// stable's and stable's + FailureMargin.
 	FailureFactor, FailureMargin float64
@@ -118,7 +124,7 @@ type Thresholds struct {
 
 // DefaultThresholds: see RATIONALE.md ("Why these canary thresholds?").
 var DefaultThresholds = Thresholds{
-	MinCalls:      20,
+	MinCalls: 20, MinFailures: 5, LatencyMinCalls: 500,
 	FailureFactor: 2, FailureMargin: 0.01,
 	LatencyFactor: 2, LatencyMargin: 5 * time.Millisecond,
 }
@@ -131,11 +137,11 @@ func (th Thresholds) Judge(canary, stable Sample, stableVersion string) string {
 		return ""
 	}
 	cr, sr := canary.FailureRate(), stable.FailureRate()
-	if cr > th.FailureFactor*sr && cr > sr+th.FailureMargin {
+	if canary.Failures >= th.MinFailures && cr > th.FailureFactor*sr && cr > sr+th.FailureMargin {
 		return fmt.Sprintf("%s failures over %d calls vs %s on %s", pct(cr), canary.Calls, pct(sr), stableVersion)
 	}
-	if stable.Calls < th.MinCalls {
-		return "" // no latency to compare with
+	if canary.Calls < th.LatencyMinCalls || stable.Calls < th.LatencyMinCalls {
+		return "" // too few to compare latencies
 	}
 	cp, sp := canary.P99(), stable.P99()
 	if float64(cp) > th.LatencyFactor*float64(sp) && cp > sp+th.LatencyMargin {
