@@ -468,21 +468,26 @@ func (r *Registry) retiring(gone map[*version]bool) error {
 // counted for the health check.
 func (e *entry) split(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
 	v, c := e.v, e.vc
-	var b uint64
+	draw := rand.Uint64()
+	b := draw % rollout.Split
 	if k, ok := ctx.Value(keyContext{}).(string); ok {
 		b = rollout.KeyBucket(k)
-	} else {
-		b = rand.Uint64() % rollout.Split
 	}
 	if b < e.weight {
 		v, c = e.canary, e.cc
 	}
+	if (draw>>32)%rollout.TimeOneIn != 0 { // most calls are counted, not timed
+		out, err := v.invoke(ctx, method, params)
+		if err != errReroute {
+			c.Count(err != nil && countsAgainst(err))
+		}
+		return out, err
+	}
 	start := time.Now()
 	out, err := v.invoke(ctx, method, params)
-	if err == errReroute {
-		return nil, err
+	if err != errReroute {
+		c.Record(time.Since(start), err != nil && countsAgainst(err))
 	}
-	c.Record(time.Since(start), err != nil && countsAgainst(err))
 	return out, err
 }
 

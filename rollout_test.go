@@ -439,3 +439,43 @@ func TestCanaryKeepsDependencyRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRouteChange measures how long Promote and Rollback take, from
+// the call to the moment plain calls reach the version they route to (the
+// switch is one table swap, so that is when they return); with a state
+// directory, the durable write of the rollout state is included.
+func BenchmarkRouteChange(b *testing.B) {
+	for _, withState := range []bool{false, true} {
+		name := "memory"
+		opts := []hotmod.Option{hotmod.WithRollout(canary(b, []int{50}, time.Hour))}
+		if withState {
+			name = "state-dir"
+			opts = append(opts, hotmod.WithStateDir(filepath.Join(b.TempDir(), "state")))
+		}
+		b.Run(name, func(b *testing.B) {
+			r := newRegistry(b, opts...)
+			ctx := context.Background()
+			mustRegister(b, r, greeter("1.0.0"))
+			var promote, rollback time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				b.StopTimer()
+				mustRegister(b, r, greeter(fmt.Sprintf("1.%d.0", i))) // a canary at 50 %
+				b.StartTimer()
+				start := time.Now()
+				if _, err := r.Promote(ctx, "greeter"); err != nil { // to 100 %
+					b.Fatal(err)
+				}
+				promote += time.Since(start)
+				start = time.Now()
+				if _, err := r.Rollback(ctx, "greeter"); err != nil { // back to the Standby one
+					b.Fatal(err)
+				}
+				rollback += time.Since(start)
+			}
+			b.ReportMetric(float64(promote.Nanoseconds())/float64(b.N), "promote-ns")
+			b.ReportMetric(float64(rollback.Nanoseconds())/float64(b.N), "rollback-ns")
+		})
+	}
+}
