@@ -744,8 +744,8 @@ func (r *Registry) lockedModule(f func() error) error {
 func (r *Registry) Promote(_ context.Context, module string) (RolloutStatus, error) {
 	err := r.lockedModule(func() error {
 		m := r.ro.mods[module]
-		if m != nil && m.pinned {
-			return sdk.Errorf(sdk.CodeInUse, "%s is pinned to %s: unpin it first (hotmod unpin %s)", module, m.stable.manifest.Version, module)
+		if err := m.unpinned(module); err != nil {
+			return err
 		}
 		if m != nil && m.run != nil {
 			if m.run.Promote(time.Now()) {
@@ -799,8 +799,8 @@ func (r *Registry) Promote(_ context.Context, module string) (RolloutStatus, err
 func (r *Registry) Rollback(_ context.Context, module string) (RolloutStatus, error) {
 	err := r.lockedModule(func() error {
 		m := r.ro.mods[module]
-		if m != nil && m.pinned {
-			return sdk.Errorf(sdk.CodeInUse, "%s is pinned to %s: unpin it first (hotmod unpin %s)", module, m.stable.manifest.Version, module)
+		if err := m.unpinned(module); err != nil {
+			return err
 		}
 		if m != nil && m.run != nil {
 			r.rollBack(m, fmt.Sprintf("rolled back by an operator at %s", pctOf(m.run.Percent())))
@@ -832,6 +832,14 @@ func (r *Registry) Rollback(_ context.Context, module string) (RolloutStatus, er
 		return RolloutStatus{}, err
 	}
 	return r.RolloutOf(module)
+}
+
+// unpinned refuses a routing change to a pinned module.
+func (m *modRoute) unpinned(module string) error {
+	if m != nil && m.pinned {
+		return sdk.Errorf(sdk.CodeInUse, "%s is pinned to %s: unpin it first (hotmod unpin %s)", module, m.stable.manifest.Version, module)
+	}
+	return nil
 }
 
 func (r *Registry) nothingTo(what, module string, cur *version) error {

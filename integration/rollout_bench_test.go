@@ -2,15 +2,12 @@ package integration
 
 import (
 	"context"
-	"path/filepath"
-	"plugin"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/plugintest"
-	"github.com/hotmod/hotmod/sdk"
 )
 
 // BenchmarkCanaryInvoke compares a plain call to a native module during a
@@ -43,15 +40,7 @@ func BenchmarkCanaryInvoke(b *testing.B) {
 	if s, err := canary.RolloutOf("adder"); err != nil || s.Percent != 10 {
 		b.Fatalf("no canary: %+v %v", s, err)
 	}
-	pl, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sym, err := pl.Lookup("Module")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var direct sdk.Invoker = *sym.(**sdk.Module)
+	direct := openedModule(b, cache, info)
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	check := func(out map[string]any, err error) {
 		if err != nil || out["sum"] != int64(3) {
