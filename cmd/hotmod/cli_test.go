@@ -133,6 +133,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native, wasm or process`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml": use text or json`},
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
+		{[]string{"serve", "--rollout", "blue-green"}, `rollout policy "blue-green": use immediate, canary or manual`},
+		{[]string{"serve", "--rollout", "canary", "--canary-steps", "50,10"}, `canary steps [50 10]: each step is a percentage of calls, above the one before it`},
+		{[]string{"serve", "--rollout-for", "pricing"}, `--rollout-for "pricing": use NAME=immediate, NAME=canary or NAME=manual`},
+		{[]string{"pin", "greeter", "extra"}, "hotmod pin: wrong number of arguments (2)"},
 		{[]string{"new", "Bad Name"}, `module name "Bad Name": use lower-case letters`},
 		{[]string{"inspect"}, "hotmod inspect: wrong number of arguments (0)"},
 	}
@@ -168,20 +172,21 @@ func TestWriteTable(t *testing.T) {
 			Reason: "incompatible: built with go1.25.5"},
 		{Name: "geo", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateFailed, Artifact: "/p/geo.so", Since: since,
 			Reason: "incompatible: geo@1.0.0: Init failed: panicked: boom\ngoroutine 1 [running]:"},
-		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3},
+		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3, Route: "100 %"},
 		{Name: "greeter", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateDraining, Artifact: "/p/greeter-v1.so", InFlight: 1},
-		{Name: "lab", Version: "0.1.0", Transport: hotmod.Builtin, State: hotmod.StateActive},
+		{Name: "lab", Version: "0.1.0", Transport: hotmod.Builtin, State: hotmod.StateActive, Route: "100 %"},
 	}
 	var buf bytes.Buffer
 	if err := writeTable(&buf, mods); err != nil {
 		t.Fatal(err)
 	}
-	want := `MODULE   VERSION  TRANSPORT  STATE     IN-FLIGHT  ARTIFACT       REASON
--        -        native     Failed    -          old.so         incompatible: built with go1.25.5
-geo      1.0.0    native     Failed    -          geo.so         incompatible: geo@1.0.0: Init failed: panicked: boom …
-greeter  2.0.0    native     Active    3          greeter.so
-greeter  1.0.0    native     Draining  1          greeter-v1.so
-lab      0.1.0    builtin    Active    0          -
+	// Two versions of greeter: the ROUTE column says which one plain calls reach.
+	want := `MODULE   VERSION  TRANSPORT  STATE     ROUTE  IN-FLIGHT  ARTIFACT       REASON
+-        -        native     Failed    -      -          old.so         incompatible: built with go1.25.5
+geo      1.0.0    native     Failed    -      -          geo.so         incompatible: geo@1.0.0: Init failed: panicked: boom …
+greeter  2.0.0    native     Active    100 %  3          greeter.so
+greeter  1.0.0    native     Draining  -      1          greeter-v1.so
+lab      0.1.0    builtin    Active    100 %  0          -
 `
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
@@ -193,6 +198,10 @@ lab      0.1.0    builtin    Active    0          -
 	}
 	if strings.Contains(buf.String(), "REASON") {
 		t.Errorf("REASON column without a failure:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := writeTable(&buf, mods[4:]); err != nil || strings.Contains(buf.String(), "ROUTE") {
+		t.Errorf("ROUTE column with one version of each module:\n%s", buf.String())
 	}
 	buf.Reset()
 	if err := writeTable(&buf, nil); err != nil || !strings.HasPrefix(buf.String(), "no modules loaded") {

@@ -19,6 +19,7 @@ import (
 // rolloutFlags are serve's rollout flags.
 type rolloutFlags struct {
 	policy, steps   string
+	perModule       []string
 	interval        time.Duration
 	standbyVersions int
 	standbyFor      time.Duration
@@ -28,6 +29,7 @@ type rolloutFlags struct {
 func addRolloutFlags(fl *pflag.FlagSet) *rolloutFlags {
 	f := &rolloutFlags{}
 	fl.StringVar(&f.policy, "rollout", "immediate", "how a new version of a module takes over: immediate, canary (a share of calls, step by step, rolled back when clearly worse) or manual (Standby until `hotmod promote`)")
+	fl.StringArrayVar(&f.perModule, "rollout-for", nil, "a policy for one module, overriding --rollout: NAME=immediate|canary|manual (a canary takes --canary-steps and --canary-interval); repeatable")
 	fl.StringVar(&f.steps, "canary-steps", "10,50,100", "the canary's share of calls at each step, in percent")
 	fl.DurationVar(&f.interval, "canary-interval", 30*time.Second, "how long the canary holds each step")
 	fl.IntVar(&f.standbyVersions, "standby-versions", -1, "replaced versions kept Standby for `hotmod rollback` (default: 1 under canary or manual, 0 under immediate)")
@@ -47,6 +49,17 @@ func (f *rolloutFlags) options(dir string) ([]hotmod.Option, error) {
 		stateDir = filepath.Join(dir, ".hotmod")
 	}
 	opts := []hotmod.Option{hotmod.WithRollout(p), hotmod.WithStateDir(stateDir)}
+	for _, pm := range f.perModule {
+		name, kind, ok := strings.Cut(pm, "=")
+		if !ok || name == "" {
+			return nil, usagef("--rollout-for %q: use NAME=immediate, NAME=canary or NAME=manual", pm)
+		}
+		mp, err := hotmod.ParseRollout(kind, f.steps, f.interval)
+		if err != nil {
+			return nil, usagef("--rollout-for %s: %v", pm, err)
+		}
+		opts = append(opts, hotmod.WithRollout(mp, name))
+	}
 	if f.standbyVersions >= 0 {
 		opts = append(opts, hotmod.WithStandby(f.standbyVersions, f.standbyFor))
 	}

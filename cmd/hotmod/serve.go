@@ -93,6 +93,10 @@ func serve(f serveFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rollout, err := f.rollout.options(dir)
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating the module directory: %w", err)
@@ -126,10 +130,6 @@ func serve(f serveFlags, stderr io.Writer) error {
 			return usagef("--wasm-grant: %v", err)
 		}
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
-	}
-	rollout, err := f.rollout.options(dir)
-	if err != nil {
-		return err
 	}
 	reg := hotmod.New(append(opts, rollout...)...)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
