@@ -405,16 +405,22 @@ func (r *Registry) startRun(m *modRoute, stable, canary *version, run *rollout.R
 	r.rolloutEvent(canary, m, action, detail)
 }
 
-// endRun forgets the run in progress, leaving its canary where it is; r.mu
-// must be held.
+// endRun forgets the run in progress: an Active canary stays Active (it
+// can still be called by version), a candidate waiting Standby drains.
+// r.mu must be held.
 func (r *Registry) endRun(m *modRoute, why string) {
 	if m.run == nil {
 		return
 	}
 	c := m.canary
 	m.run, m.canary, m.vc, m.cc = nil, nil, nil, nil
-	if c != nil {
-		r.rolloutEvent(c, m, "ended", why)
+	if c == nil {
+		return
+	}
+	r.rolloutEvent(c, m, "ended", why)
+	if c.state == StateStandby {
+		r.setState(c, StateDraining, nil)
+		r.drainInBackground(c)
 	}
 }
 
