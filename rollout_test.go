@@ -77,6 +77,8 @@ func TestCanaryShareAtEachStep(t *testing.T) {
 	}
 	if got := share(t, r, ctx, 4000, "1.1.0"); got < 7 || got > 13 {
 		t.Errorf("canary share at 10 %%: %.1f %%", got)
+	} else {
+		t.Logf("canary share at 10 %%: %.2f %% of 4000 calls", got)
 	}
 	if got := share(t, r, ctx, 200, "1.1.0"); got == 0 {
 		t.Error("no call reached the canary")
@@ -98,6 +100,8 @@ func TestCanaryShareAtEachStep(t *testing.T) {
 	}
 	if got := share(t, r, ctx, 4000, "1.1.0"); got < 47 || got > 53 {
 		t.Errorf("canary share at 50 %%: %.1f %%", got)
+	} else {
+		t.Logf("canary share at 50 %%: %.2f %% of 4000 calls", got)
 	}
 	s, err := r.Promote(ctx, "greeter")
 	if err != nil {

@@ -161,6 +161,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	// 2000 calls at 10 %: a standard deviation of 0.67 points; ±3 is 4.5 of them.
 	if got := canaryShare(t, d, 2000, "2.0.0"); got < 7 || got > 13 {
 		t.Errorf("the canary's share at 10 %%: %.1f %%", got)
+	} else {
+		t.Logf("the canary's share at 10 %%: %.2f %% of 2000 calls", got)
 	}
 	for k := 0; k < 40; k++ {
 		key := fmt.Sprintf("user-%d", k)
@@ -188,6 +190,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	// 2000 calls at 50 %: a standard deviation of 1.1 points.
 	if got := canaryShare(t, d, 2000, "2.0.0"); got < 45 || got > 55 {
 		t.Errorf("the canary's share at 50 %%: %.1f %%", got)
+	} else {
+		t.Logf("the canary's share at 50 %%: %.2f %% of 2000 calls", got)
 	}
 
 	// A restart mid-canary comes back at the same step.
