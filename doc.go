@@ -23,26 +23,23 @@
 //     a native plugin this means a build-info preflight, a probe in a
 //     throwaway child process and a private, content-addressed copy (see
 //     internal/native).
-//
 //  2. Validated: the manifest is sound, no other artifact holds the same
 //     name and version, and the module's Init and Check hooks passed. A
 //     version whose requirements (see below) are not all met by active
 //     versions stays here, with the reason ("waiting for geo ^1.2").
-//
 //  3. Active: calls are routed to it. Routing switches atomically; readers
 //     never take a lock. An Active version goes back to Validated (waiting)
 //     when something it requires is unloaded by force.
-//
 //  4. Draining: it was replaced or removed. New calls go elsewhere; calls in
 //     flight finish, bounded by the drain timeout.
 //
-//     Standby, beside Active: loaded and valid, not routed. Under a canary
-//     or manual rollout policy (WithRollout) the version a new one replaces
-//     stays Standby for a while (WithStandby), so Rollback is a routing
-//     change, not a reload; a manual rollout's new version waits Standby
-//     until Promote. See rollout.go.
-//
 //  5. Unloaded: its Close hook ran and it is gone from the registry.
+//
+// Standby, beside Active: loaded and valid, not routed. Under a canary or
+// manual rollout policy (WithRollout) the version a new one replaces stays
+// Standby for a while (WithStandby), so Rollback is a routing change, not a
+// reload; a manual rollout's new version waits Standby until Promote. See
+// rollout.go.
 //
 // A failure before Active leaves the version Failed with a reason, keeps
 // whatever was serving before serving, and is reported by an event, a log
