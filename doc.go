@@ -32,7 +32,6 @@
 //     when something it requires is unloaded by force.
 //  4. Draining: it was replaced or removed. New calls go elsewhere; calls in
 //     flight finish, bounded by the drain timeout.
-//
 //  5. Unloaded: its Close hook ran and it is gone from the registry.
 //
 // Standby, beside Active: loaded and valid, not routed. Under a canary or
