@@ -112,8 +112,9 @@ func loadOn(t *testing.T, d *daemon) func() (int, []string) {
 // TestRolloutEndToEnd drives a canary rollout through the real daemon with
 // process modules: the canary's share at each step, keyed calls, ls and
 // rollout status, a restart mid-canary, rollback under load, a faulty
-// canary rolled back on its own, pin and unpin, and a rolled-back version
-// that stays rolled back after another restart.
+// canary rolled back on its own, pin and unpin, a rolled-back version
+// that stays rolled back after another restart, and a healthy canary
+// promoted through every step with the version it replaced unloaded.
 func TestRolloutEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and three process modules)")
@@ -264,6 +265,29 @@ func TestRolloutEndToEnd(t *testing.T) {
 	})
 	if got := canaryShare(t, d, 100, "1.0.0"); got != 100 {
 		t.Errorf("after the restart %.0f %% of calls reach 1.0.0", got)
+	}
+	d.stop(t, syscall.SIGTERM)
+
+	// With short steps a healthy canary goes through every step on its own;
+	// then the version it replaced, Standby, is unloaded. No call fails.
+	v4 := build("4.0.0")
+	d = startDaemon(t, plugins, append(flags, "--canary-interval", "300ms")...)
+	addr = []string{"HOTMOD_ADDR=" + d.addr}
+	d.waitModules(t, "1.0.0 back", func(m []hotmod.ModuleInfo) bool { return find(m, active("greeter", "1.0.0")) != nil })
+	done = loadOn(t, d)
+	publish(v4, "greeter-4.process")
+	d.waitModules(t, "4.0.0 promoted, 1.0.0 Standby", func(m []hotmod.ModuleInfo) bool {
+		v4, v1 := find(m, active("greeter", "4.0.0")), find(m, func(i hotmod.ModuleInfo) bool { return i.Version == "1.0.0" })
+		return v4 != nil && v4.Route == "100 %" && v1 != nil && v1.State == hotmod.StateStandby
+	})
+	mustRun(t, addr, "unload", "greeter@1.0.0")
+	if calls, failures := done(); len(failures) > 0 {
+		t.Errorf("%d of %d calls failed during the promotion and unload, the first: %s", len(failures), calls, failures[0])
+	}
+	for _, want := range []string{`"msg":"rollout canary"`, `"msg":"rollout step"`, `"msg":"rollout promoted"`} {
+		if !strings.Contains(d.log(), want) {
+			t.Errorf("no %s in the daemon's log", want)
+		}
 	}
 	d.stop(t, syscall.SIGTERM)
 }
