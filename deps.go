@@ -106,11 +106,12 @@ func (v *version) declared(target string) (dep, bool) {
 
 func (v *version) live() bool { return v.state == StateActive || v.state == StateValidated }
 
-// active returns the Active versions, less drop, plus add; r.mu must be held.
+// active returns the Active versions that meet requirements (a canary
+// does not: its stable does), less drop, plus add; r.mu must be held.
 func (r *Registry) active(add *version, drop map[*version]bool) []*version {
 	var out []*version
 	for _, o := range r.all {
-		if o.state == StateActive && !drop[o] && o != add {
+		if o.state == StateActive && !drop[o] && o != add && !r.isCanary(o) {
 			out = append(out, o)
 		}
 	}

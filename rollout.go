@@ -160,6 +160,12 @@ type modRoute struct {
 	gone   []rolledBack // versions rolled back, newest last
 }
 
+// isCanary reports whether v is the canary of a rollout; r.mu must be held.
+func (r *Registry) isCanary(v *version) bool {
+	m := r.ro.mods[v.name]
+	return m != nil && m.canary == v
+}
+
 // maxRolledBack is how many rolled-back versions a module remembers.
 const maxRolledBack = 16
 
@@ -611,8 +617,7 @@ func (r *Registry) checkRollouts(now time.Time) {
 		changed = true
 	}
 	if changed {
-		r.publish()
-		r.saveRollouts()
+		r.routeChanged()
 	}
 }
 
@@ -737,9 +742,28 @@ func (r *Registry) lockedModule(f func() error) error {
 		return sdk.Errorf(sdk.CodeNotActive, "the registry is closed")
 	}
 	err := f()
+	r.routeChanged()
+	return err
+}
+
+// routeChanged activates the versions that waited for what a route change
+// made stable, publishes and saves; r.mu must be held.
+func (r *Registry) routeChanged() {
+	replaced, refused := r.promote()
+	for _, v := range replaced {
+		r.drainInBackground(v)
+	}
+	if len(refused) > 0 {
+		r.drainWG.Add(1)
+		go func() { // refuse takes r.mu
+			defer r.drainWG.Done()
+			for w, err := range refused {
+				_, _ = r.refuse(w, err)
+			}
+		}()
+	}
 	r.publish()
 	r.saveRollouts()
-	return err
 }
 
 // Promote moves module's canary to its next step, or routes every plain

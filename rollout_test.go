@@ -442,6 +442,22 @@ func TestCanaryKeepsDependencyRules(t *testing.T) {
 			t.Fatalf("shop reached geo %v (%v), want stable 1.0.0", out["via"], err)
 		}
 	}
+	// A dependent that needs what only the canary has waits for its
+	// promotion: a canary may still be rolled back.
+	mustRegister(t, r, shop("1.1.0", "geo", "^1.1", false))
+	if m := state(t, r, "shop@1.1.0"); m.State != hotmod.StateValidated || m.Reason != "waiting for geo ^1.1" {
+		t.Errorf("shop 1.1.0 needing the canary: %s %q", m.State, m.Reason)
+	}
+	if _, err := r.Promote(ctx, "geo"); err != nil {
+		t.Fatal(err)
+	}
+	if m := state(t, r, "shop@1.1.0"); m.State != hotmod.StateActive {
+		t.Errorf("shop 1.1.0 after geo 1.1.0 was promoted: %s %q", m.State, m.Reason)
+	}
+	out, err := r.Invoke(ctx, "shop@1.1.0", "quote", nil)
+	if err != nil || out["via"] != "1.1.0" {
+		t.Errorf("shop 1.1.0 reached geo %v (%v)", out["via"], err)
+	}
 }
 
 // BenchmarkRouteChange measures how long Promote and Rollback take, from
