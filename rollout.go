@@ -158,6 +158,7 @@ type modRoute struct {
 	baseV  rollout.Sample    // their counters when the step began
 	baseC  rollout.Sample
 	gone   []rolledBack // versions rolled back, newest last
+	await  *savedModule // restored: the saved canary and Standby versions still to come back
 }
 
 // isCanary reports whether v is the canary of a rollout; r.mu must be held.
@@ -288,10 +289,17 @@ func (r *Registry) arrive(v, old *version) (arrival, error) {
 			}
 			return arrival{kind: arriveStandby, saved: s}, nil
 		}
-		for _, sb := range s.Standby {
-			if sb.matches(v) {
-				return arrival{kind: arriveStandby, saved: s}, nil
-			}
+		if s.hasStandby(v) && cur != nil { // alone, it serves until its stable is back
+			return arrival{kind: arriveStandby, saved: s}, nil
+		}
+	}
+	if m := r.ro.mods[v.name]; m != nil && m.await != nil { // its stable is back already
+		w := m.await
+		if w.Run != nil && w.Canary.matches(v) && cur != nil && cur == m.stable {
+			return arrival{kind: arriveResume, replaces: cur, saved: w}, nil
+		}
+		if w.hasStandby(v) {
+			return arrival{kind: arriveStandby, saved: w}, nil
 		}
 	}
 	p := r.policyFor(v.name)
@@ -352,6 +360,9 @@ func (r *Registry) arrived(v, old *version, a arrival) *version {
 		r.setState(v, StateActive, nil)
 		m := r.mod(v.name)
 		m.stable, m.pinned = v, a.saved.Pinned
+		w := *a.saved // what is still to come back: its canary, its Standby versions
+		m.await = &w
+		delete(r.ro.saved, v.name)
 		r.rolloutEvent(v, m, "resumed", "stable again after a restart")
 		for _, o := range append([]*version(nil), r.all...) {
 			if o == v || o.name != v.name || (o.state != StateActive && o.state != StateStandby) {
@@ -363,9 +374,6 @@ func (r *Registry) arrived(v, old *version, a arrival) *version {
 			case o.state == StateActive && a.saved.hasStandby(o):
 				r.change(o, StateStandby, nil, "")
 			}
-		}
-		if a.saved.Run == nil {
-			delete(r.ro.saved, v.name)
 		}
 	case arriveResume:
 		r.setState(v, StateStandby, nil)
@@ -393,12 +401,18 @@ func (r *Registry) resume(m *modRoute, c *version, s *savedModule) {
 	}
 	r.startRun(m, m.stable, c, &run)
 	delete(r.ro.saved, c.name)
+	if m.await != nil {
+		m.await.Run, m.await.Canary = nil, nil
+	}
 	r.rolloutEvent(c, m, "resumed", fmt.Sprintf("at step %d (%d %%) after a restart", run.Step+1, run.Percent()))
 }
 
 // startRun begins run of canary over stable; r.mu must be held.
 func (r *Registry) startRun(m *modRoute, stable, canary *version, run *rollout.Rollout) {
 	m.stable, m.canary, m.run = stable, canary, run
+	if m.await != nil {
+		m.await.Run, m.await.Canary = nil, nil // a new run supersedes the saved one
+	}
 	m.vc, m.cc = new(rollout.Counters), new(rollout.Counters)
 	m.baseV, m.baseC = rollout.Sample{}, rollout.Sample{}
 	action, detail := "canary", fmt.Sprintf("%s of plain calls (%s)", pctOf(run.Percent()), run.Policy)

@@ -52,6 +52,15 @@ func (s *savedModule) hasStandby(v *version) bool {
 	return false
 }
 
+func (s *savedModule) hasStandbyID(id versionID) bool {
+	for _, sb := range s.Standby {
+		if sb == id {
+			return true
+		}
+	}
+	return false
+}
+
 type rolloutStore struct{ dir *statedir.Dir }
 
 type rolloutDoc struct {
@@ -105,10 +114,19 @@ func (r *Registry) saveRollouts() {
 		if m.run != nil && m.canary != nil {
 			run, id := *m.run, idOf(m.canary)
 			s.Run, s.Canary = &run, &id
+		} else if m.await != nil && m.await.Run != nil {
+			s.Run, s.Canary = m.await.Run, m.await.Canary
 		}
 		for _, v := range r.all {
 			if v.name == name && v.state == StateStandby && v != m.canary {
 				s.Standby = append(s.Standby, idOf(v))
+			}
+		}
+		if m.await != nil {
+			for _, id := range m.await.Standby {
+				if !s.hasStandbyID(id) {
+					s.Standby = append(s.Standby, id)
+				}
 			}
 		}
 		if s.Stable != nil || s.Run != nil || len(s.Standby) > 0 || len(s.RolledBack) > 0 {

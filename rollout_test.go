@@ -396,6 +396,26 @@ func TestRestartResumesTheRollout(t *testing.T) {
 		}
 	}
 
+	// After a promotion, the version it replaced comes back Standby whatever
+	// the order, not as a canary.
+	r5 := newRegistry(t, opts...)
+	mustRegister(t, r5, greeter("1.0.0"))
+	mustRegister(t, r5, greeter("1.1.0"))
+	if _, err := r5.Promote(ctx, "greeter"); err != nil {
+		t.Fatal(err)
+	}
+	_ = r5.Close(ctx)
+	for _, order := range [][]string{{"1.1.0", "1.0.0"}, {"1.0.0", "1.1.0"}} {
+		r6 := newRegistry(t, opts...)
+		for _, v := range order {
+			mustRegister(t, r6, greeter(v))
+		}
+		if s := status(t, r6, "greeter"); s.Stable != "1.1.0" || s.Canary != "" || len(s.Standby) != 1 {
+			t.Errorf("registered in order %v after a promotion: %+v", order, s)
+		}
+		_ = r6.Close(ctx)
+	}
+
 	// A pin survives too.
 	r3 := newRegistry(t, opts...)
 	mustRegister(t, r3, greeter("1.0.0"))
