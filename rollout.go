@@ -318,6 +318,7 @@ func (r *Registry) arrive(v, old *version) (arrival, error) {
 // arrived puts v where a says, and returns a version to drain, if any;
 // r.mu must be held.
 func (r *Registry) arrived(v, old *version, a arrival) *version {
+	r.keep(v)
 	var drain *version
 	switch a.kind {
 	case arriveRoute:

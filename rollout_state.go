@@ -1,12 +1,19 @@
 package hotmod
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/internal/rollout"
 	"github.com/hotmod/hotmod/internal/statedir"
 )
@@ -25,10 +32,12 @@ type savedModule struct {
 }
 
 // versionID names a version: by its version and, for an artifact, the
-// sha256 of its bytes (a builtin has none).
+// sha256 of its bytes (a builtin has none), and the copy of those bytes
+// kept in the state directory, if any.
 type versionID struct {
 	Version string `json:"version"`
 	Sum     string `json:"sha256,omitempty"`
+	Kept    string `json:"kept,omitempty"` // a file name in keptDir
 }
 
 type rolledBack struct {
@@ -38,6 +47,109 @@ type rolledBack struct {
 }
 
 func idOf(v *version) versionID { return versionID{Version: v.manifest.Version, Sum: v.inst.Sum()} }
+
+// keptDir is where copies of artifacts are kept in the state directory.
+const keptDir = "artifacts"
+
+// keptName is the name v's artifact is kept under, or "" when it is not
+// kept: a builtin, or a launch file (it names other files).
+func keptName(v *version) string {
+	if v.artifact == "" || v.inst.Sum() == "" || strings.HasSuffix(v.artifact, process.LaunchExt) {
+		return ""
+	}
+	if strings.HasSuffix(v.artifact, process.ExecutableExt) {
+		return v.inst.Sum() + process.ExecutableExt
+	}
+	return v.inst.Sum() + filepath.Ext(v.artifact)
+}
+
+// keep copies v's artifact into the state directory, once, so that after a
+// restart v can come back even if its file was overwritten meanwhile (a new
+// build written over the stable's file is how a canary usually arrives).
+// Only modules whose replaced versions are kept are copied. r.mu must be
+// held.
+func (r *Registry) keep(v *version) {
+	st, name := r.ro.store, keptName(v)
+	if st == nil || name == "" || (r.policyFor(v.name).Kind == rollout.Immediate && r.keepFor(v.name).Versions == 0) {
+		return
+	}
+	path := st.dir.File(filepath.Join(keptDir, name))
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	data, err := os.ReadFile(v.artifact)
+	if err != nil {
+		return
+	}
+	if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != v.inst.Sum() {
+		return // the file changed since it was loaded: these are not v's bytes
+	}
+	err = os.MkdirAll(filepath.Dir(path), 0o700)
+	if err == nil {
+		err = statedir.WriteAtomic(path, data, 0o700)
+	}
+	if err != nil {
+		r.cfg.logger.Warn("artifact not kept in the state directory: after a restart this version comes back only if its file is still there", "module", v.name, "version", v.manifest.Version, "error", err)
+	}
+}
+
+// idKept is idOf with the name of v's kept copy, when there is one.
+func (r *Registry) idKept(v *version) versionID {
+	id := idOf(v)
+	if name := keptName(v); name != "" && r.ro.store != nil {
+		if _, err := os.Stat(r.ro.store.dir.File(filepath.Join(keptDir, name))); err == nil {
+			id.Kept = name
+		}
+	}
+	return id
+}
+
+// restoreKept loads, from their kept copies, the saved stable versions that
+// did not come back from the watched directory (their file now holds
+// another build). Watch calls it after its first scan.
+func (r *Registry) restoreKept(ctx context.Context) {
+	r.mu.Lock()
+	var paths []string
+	if st := r.ro.store; st != nil {
+		for _, s := range r.ro.saved {
+			if s.Stable != nil && s.Stable.Kept != "" {
+				paths = append(paths, st.dir.File(filepath.Join(keptDir, s.Stable.Kept)))
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range paths {
+		if _, err := r.Load(ctx, p); err != nil {
+			r.cfg.logger.Warn("a kept stable version could not be loaded again", "artifact", p, "error", err)
+		}
+	}
+}
+
+// pruneKept removes kept copies that doc no longer names.
+func (st *rolloutStore) pruneKept(doc rolloutDoc) {
+	named := map[string]bool{}
+	for _, s := range doc.Modules {
+		for _, id := range append([]*versionID{s.Stable, s.Canary}, ptrs(s.Standby)...) {
+			if id != nil && id.Kept != "" {
+				named[id.Kept] = true
+			}
+		}
+	}
+	entries, _ := os.ReadDir(st.dir.File(keptDir))
+	for _, e := range entries {
+		if !named[e.Name()] {
+			_ = os.Remove(st.dir.File(filepath.Join(keptDir, e.Name())))
+		}
+	}
+}
+
+func ptrs(ids []versionID) []*versionID {
+	out := make([]*versionID, len(ids))
+	for i := range ids {
+		out[i] = &ids[i]
+	}
+	return out
+}
 
 func (id *versionID) matches(v *version) bool {
 	return id != nil && id.Version == v.manifest.Version && (id.Sum == "" || id.Sum == v.inst.Sum())
@@ -54,7 +166,7 @@ func (s *savedModule) hasStandby(v *version) bool {
 
 func (s *savedModule) hasStandbyID(id versionID) bool {
 	for _, sb := range s.Standby {
-		if sb == id {
+		if sb.Version == id.Version && sb.Sum == id.Sum {
 			return true
 		}
 	}
@@ -108,18 +220,18 @@ func (r *Registry) saveRollouts() {
 		}
 		s := &savedModule{Pinned: m.pinned, RolledBack: m.gone}
 		if m.stable != nil {
-			id := idOf(m.stable)
+			id := r.idKept(m.stable)
 			s.Stable = &id
 		}
 		if m.run != nil && m.canary != nil {
-			run, id := *m.run, idOf(m.canary)
+			run, id := *m.run, r.idKept(m.canary)
 			s.Run, s.Canary = &run, &id
 		} else if m.await != nil && m.await.Run != nil {
 			s.Run, s.Canary = m.await.Run, m.await.Canary
 		}
 		for _, v := range r.all {
 			if v.name == name && v.state == StateStandby && v != m.canary {
-				s.Standby = append(s.Standby, idOf(v))
+				s.Standby = append(s.Standby, r.idKept(v))
 			}
 		}
 		if m.await != nil {
@@ -136,6 +248,9 @@ func (r *Registry) saveRollouts() {
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err == nil {
 		err = st.dir.WriteFile(rolloutFile, data, 0o600)
+	}
+	if err == nil {
+		st.pruneKept(doc)
 	}
 	if err != nil {
 		r.cfg.logger.Error("rollout state not saved: a restart would lose the rollouts, pins and rolled-back versions since the last save", "error", err)

@@ -54,6 +54,7 @@ func (r *Registry) Watch(ctx context.Context, dir string) error {
 			d.sync(ctx, p)
 		}
 	}
+	r.restoreKept(ctx) // stable versions whose files now hold other builds
 	go d.run(ctx)
 	return nil
 }

@@ -290,4 +290,27 @@ func TestRolloutEndToEnd(t *testing.T) {
 		}
 	}
 	d.stop(t, syscall.SIGTERM)
+
+	// A new build written over the stable's own file: after a restart the
+	// stable comes back from the copy kept in the state directory, and the
+	// canary resumes.
+	v5 := build("5.0.0")
+	d = startDaemon(t, plugins, flags...)
+	addr = []string{"HOTMOD_ADDR=" + d.addr}
+	d.waitModules(t, "4.0.0 back", func(m []hotmod.ModuleInfo) bool { return find(m, active("greeter", "4.0.0")) != nil })
+	publish(v5, "greeter-4.process")
+	d.waitModules(t, "5.0.0 as a canary", func(m []hotmod.ModuleInfo) bool { return find(m, active("greeter", "5.0.0")) != nil })
+	d.stop(t, syscall.SIGTERM)
+	d = startDaemon(t, plugins, flags...)
+	addr = []string{"HOTMOD_ADDR=" + d.addr}
+	d.waitModules(t, "4.0.0 and 5.0.0 back", func(m []hotmod.ModuleInfo) bool {
+		return find(m, active("greeter", "4.0.0")) != nil && find(m, active("greeter", "5.0.0")) != nil
+	})
+	if r = mustRun(t, addr, "rollout", "status", "greeter"); !strings.Contains(r.stdout, "stable   4.0.0  90 %") || !strings.Contains(r.stdout, "canary   5.0.0  10 %") {
+		t.Errorf("after a restart with the stable's file overwritten:\n%s", r.stdout)
+	}
+	if got := canaryShare(t, d, 500, "4.0.0"); got < 80 {
+		t.Errorf("%.0f %% of calls reach the stable 4.0.0", got)
+	}
+	d.stop(t, syscall.SIGTERM)
 }
