@@ -1,6 +1,7 @@
 package hotmod
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -173,7 +174,10 @@ func (s *savedModule) hasStandbyID(id versionID) bool {
 	return false
 }
 
-type rolloutStore struct{ dir *statedir.Dir }
+type rolloutStore struct {
+	dir  *statedir.Dir
+	last []byte // what was written last: an unchanged state is not written again
+}
 
 type rolloutDoc struct {
 	Modules map[string]*savedModule `json:"modules"`
@@ -246,10 +250,14 @@ func (r *Registry) saveRollouts() {
 		}
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")
+	if err == nil && bytes.Equal(data, st.last) {
+		return
+	}
 	if err == nil {
 		err = st.dir.WriteFile(rolloutFile, data, 0o600)
 	}
 	if err == nil {
+		st.last = data
 		st.pruneKept(doc)
 	}
 	if err != nil {
