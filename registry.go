@@ -398,7 +398,7 @@ func (r *Registry) quarantine(stats *guard.Stats, lingering int64) {
 	}
 }
 
-// failActive takes an Active version out of service because its transport
+// failActive takes an Active (or Standby) version out of service because its transport
 // gave up on it (a process module that kept crashing, say): it is no longer
 // routed, its in-flight calls end, it is closed, and it stays listed as
 // Failed with the reason until its artifact changes or goes away.
@@ -407,7 +407,7 @@ func (r *Registry) failActive(inst instance, cause error) {
 	r.mu.Lock()
 	var v *version
 	for _, o := range r.all {
-		if o.inst == inst && o.state == StateActive {
+		if o.inst == inst && (o.state == StateActive || o.state == StateStandby) {
 			v = o
 		}
 	}
