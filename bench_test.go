@@ -44,6 +44,19 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 			}
 		})
 	}
+	p, err := hotmod.Canary([]int{10}, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cr := newRegistry(b, hotmod.WithRollout(p))
+	mustRegister(b, cr, nop)
+	mustRegister(b, cr, sdk.New("nop", "1.1.0").Handle("nop", func(context.Context, map[string]any) (map[string]any, error) { return nil, nil }))
+	b.Run("registry-canary", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = cr.Invoke(ctx, "nop", "nop", nil)
+		}
+	})
 	b.Run("registry-exact", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -106,11 +106,12 @@ func (v *version) declared(target string) (dep, bool) {
 
 func (v *version) live() bool { return v.state == StateActive || v.state == StateValidated }
 
-// active returns the Active versions, less drop, plus add; r.mu must be held.
+// active returns the Active versions that meet requirements (a canary
+// does not: its stable does), less drop, plus add; r.mu must be held.
 func (r *Registry) active(add *version, drop map[*version]bool) []*version {
 	var out []*version
 	for _, o := range r.all {
-		if o.state == StateActive && !drop[o] && o != add {
+		if o.state == StateActive && !drop[o] && o != add && !r.isCanary(o) {
 			out = append(out, o)
 		}
 	}
@@ -247,7 +248,9 @@ func (r *Registry) dependents(gone map[*version]bool) ([]*version, []dep) {
 // activate routes v, in place of the active version its artifact held
 // (returned, Draining, for the caller to drain), after checking that the
 // switch keeps every active module's requirements met and v's contract
-// fits its neighbours'. r.mu must be held; the caller publishes.
+// fits its neighbours'. Under a canary or manual rollout policy v becomes
+// a canary or Standby instead, and what it replaces keeps serving (see
+// rollout.go). r.mu must be held; the caller publishes.
 func (r *Registry) activate(v *version) (*version, error) {
 	var old *version
 	for _, o := range r.all {
@@ -255,27 +258,27 @@ func (r *Registry) activate(v *version) (*version, error) {
 			old = o
 		}
 	}
-	if old != nil {
-		if d, lost, broken := r.breaks(v, old); broken {
+	a, err := r.arrive(v, old)
+	if err != nil {
+		return nil, err
+	}
+	if a.replaces != nil {
+		if d, lost, broken := r.breaks(v, a.replaces); broken {
 			return nil, sdk.Errorf(sdk.CodeIncompatible,
 				"%s would replace %s, which %s needs (it requires %s) and %s does not provide: keep %s in a file of its own beside the new one, or update %s first",
-				v.ref(), old.ref(), d.ref(), describe(lost), v.ref(), old.ref(), d.name)
+				v.ref(), a.replaces.ref(), d.ref(), describe(lost), v.ref(), a.replaces.ref(), d.name)
 		}
 	}
 	if !r.cfg.allowBreaking {
 		lower, higher := r.neighbours(v)
-		if lower == old {
+		if lower == a.replaces {
 			lower = nil // v replaces it; the check at validation covered it
 		}
 		if err := checkContracts(lower, v, higher); err != nil {
 			return nil, err
 		}
 	}
-	r.setState(v, StateActive, nil)
-	if old != nil {
-		r.setState(old, StateDraining, nil)
-	}
-	return old, nil
+	return r.arrived(v, old, a), nil
 }
 
 // promote activates every waiting version whose requirements are now met,
@@ -353,6 +356,9 @@ func (p *peer) Invoke(ctx context.Context, target, method string, params map[str
 // among equals).
 func (t *table) provider(d dep) *version {
 	if d.Module != "" {
+		if e := t.plain[d.Module]; e != nil && d.rng.Check(e.v.semver) {
+			return e.v // stable: what plain calls reach
+		}
 		for _, v := range t.modules[d.Module] {
 			if d.rng.Check(v.semver) {
 				return v
@@ -369,11 +375,15 @@ func (t *table) provider(d dep) *version {
 }
 
 // byCapability indexes active versions by the capabilities they provide,
-// newest capability version first, then newest module version.
-func byCapability(active map[string][]*version) map[string][]*version {
+// newest capability version first, then newest module version. A canary
+// provides nothing: requirements are met by stable.
+func byCapability(active map[string][]*version, canary map[*version]bool) map[string][]*version {
 	caps := map[string][]*version{}
 	for _, vs := range active {
 		for _, v := range vs {
+			if canary[v] {
+				continue
+			}
 			for _, c := range v.caps {
 				caps[c.name] = append(caps[c.name], v)
 			}

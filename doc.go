@@ -9,7 +9,8 @@
 //	if err := reg.Watch(ctx, "./plugins"); err != nil { … }
 //	out, err := reg.Invoke(ctx, "greeter", "hello", map[string]any{"name": "Ada"})
 //
-// A caller names a module as "name" (its newest active version),
+// A caller names a module as "name" (its newest active version, or during
+// a rollout its stable version and, for a share of calls, the canary),
 // "name@1.2.3" (exactly that version) or "name@^1.2" (the newest active
 // version in a semver range).
 //
@@ -32,6 +33,12 @@
 //  4. Draining: it was replaced or removed. New calls go elsewhere; calls in
 //     flight finish, bounded by the drain timeout.
 //  5. Unloaded: its Close hook ran and it is gone from the registry.
+//
+// Standby, beside Active: loaded and valid, not routed. Under a canary or
+// manual rollout policy (WithRollout) the version a new one replaces stays
+// Standby for a while (WithStandby), so Rollback is a routing change, not a
+// reload; a manual rollout's new version waits Standby until Promote. See
+// rollout.go.
 //
 // A failure before Active leaves the version Failed with a reason, keeps
 // whatever was serving before serving, and is reported by an event, a log

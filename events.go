@@ -17,6 +17,11 @@ func (r *Registry) Subscribe() (events <-chan Event, cancel func()) {
 // emit logs e and hands it to every subscriber; r.mu is held, so events are
 // emitted in the order the transitions happened.
 func (r *Registry) emit(e Event) {
+	if e.Kind == EventRollout {
+		r.auditRollout(e)
+		r.events.publish(e)
+		return
+	}
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("module", e.Module), slog.String("version", e.Version),
@@ -101,7 +106,7 @@ func (h *eventHub) close() {
 	h.mu.Unlock()
 	for s := range subs {
 		s.mu.Lock()
-		s.queue = append(s.queue, Event{}) // the zero event marks the end
+		s.queue = append(s.queue, Event{end: true})
 		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:
@@ -120,7 +125,7 @@ func (s *subscriber) pump() {
 		s.queue = nil
 		s.mu.Unlock()
 		for _, e := range q {
-			if e.To == StateNone {
+			if e.end {
 				return
 			}
 			select {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/rollout"
 	"github.com/hotmod/hotmod/internal/signing"
 )
 
@@ -40,6 +41,10 @@ type config struct {
 	stateDir        string
 	goroutines      GoroutineLimits
 	contain         bool
+	rollout         RolloutPolicy
+	moduleRollout   map[string]RolloutPolicy
+	keep            *rollout.Keep
+	health          rollout.Thresholds
 }
 
 func defaultConfig() config {
@@ -56,6 +61,7 @@ func defaultConfig() config {
 		callDepth:    DefaultCallDepth,
 
 		maxArtifactSize: DefaultMaxArtifactSize,
+		health:          rollout.DefaultThresholds,
 	}
 }
 

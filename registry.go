@@ -55,6 +55,7 @@ type Registry struct {
 	drainWG   sync.WaitGroup
 
 	goroutines goroutineCount // see goroutines.go
+	ro         rollouts       // guarded by mu
 }
 
 // New returns an empty registry.
@@ -63,8 +64,9 @@ func New(opts ...Option) *Registry {
 	for _, o := range opts {
 		o.apply(&r.cfg)
 	}
-	r.routes.Store(buildTable(nil))
+	r.routes.Store(buildTable(nil, nil))
 	r.startJournal()
+	r.startRollouts()
 	if g := r.cfg.guards; g != nil {
 		r.guards = guard.Standard(guard.Config{
 			Logger: r.cfg.logger,
@@ -87,8 +89,16 @@ func New(opts ...Option) *Registry {
 // test them with errors.Is and the Err… sentinels.
 func (r *Registry) Invoke(ctx context.Context, ref, method string, params map[string]any) (map[string]any, error) {
 	for {
-		v := r.routes.Load().lookup(ref) // a plain name: the newest active version
-		if v == nil {
+		var v *version
+		if e := r.routes.Load().lookup(ref); e != nil { // a plain name
+			if e.canary != nil {
+				if out, err := e.split(ctx, method, params); err != errReroute {
+					return out, err
+				}
+				continue
+			}
+			v = e.v
+		} else {
 			var err error
 			if v, err = r.route(ref); err != nil {
 				return nil, err
@@ -116,6 +126,11 @@ func (r *Registry) route(ref string) (*version, error) {
 func (r *Registry) notRoutable(s selector) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.notRoutableLocked(s)
+}
+
+// notRoutableLocked is notRoutable with r.mu held.
+func (r *Registry) notRoutableLocked(s selector) error {
 	var known, names []string
 	seen := map[string]bool{}
 	for _, v := range r.all {
@@ -414,7 +429,7 @@ func (r *Registry) quarantine(stats *guard.Stats, lingering int64) {
 	}
 }
 
-// failActive takes an Active version out of service because its transport
+// failActive takes an Active (or Standby) version out of service because its transport
 // gave up on it (a process module that kept crashing, say): it is no longer
 // routed, its in-flight calls end, it is closed, and it stays listed as
 // Failed with the reason until its artifact changes or goes away.
@@ -423,7 +438,7 @@ func (r *Registry) failActive(inst instance, cause error) {
 	r.mu.Lock()
 	var v *version
 	for _, o := range r.all {
-		if o.inst == inst && o.state == StateActive {
+		if o.inst == inst && (o.state == StateActive || o.state == StateStandby) {
 			v = o
 		}
 	}
@@ -621,9 +636,12 @@ func (r *Registry) retire(match func(*version) bool, also func(), force bool) ([
 	defer r.mu.Unlock()
 	gone := map[*version]bool{}
 	for _, v := range r.all {
-		if v.live() && match(v) {
+		if (v.live() || v.state == StateStandby) && match(v) {
 			gone[v] = true
 		}
+	}
+	if err := r.retiring(gone); err != nil && !force {
+		return nil, err
 	}
 	needy, lost := r.dependents(gone)
 	if len(needy) > 0 && !force {
@@ -671,6 +689,11 @@ func (r *Registry) Modules() []ModuleInfo {
 	for _, v := range r.all {
 		out = append(out, v.info())
 	}
+	t := r.routes.Load()
+	for i, v := range r.all {
+		m := r.ro.mods[v.name]
+		out[i].Route = t.routeOf(v, m != nil && m.pinned)
+	}
 	for _, f := range r.failed {
 		out = append(out, f)
 	}
@@ -697,6 +720,7 @@ func (r *Registry) Modules() []ModuleInfo {
 // drain timeout and ctx). The registry accepts no loads afterwards.
 func (r *Registry) Close(ctx context.Context) error {
 	r.stopGoroutineSampler() // before it can quarantine what Close drains
+	r.stopRollouts()
 	gone, _ := r.retire(func(*version) bool { return true }, func() { r.closed = true }, true)
 	err := r.drainAll(ctx, gone)
 	r.drainWG.Wait()
@@ -737,6 +761,9 @@ func (r *Registry) change(v *version, to State, err error, waiting string) {
 	if err != nil && to == StateFailed {
 		v.reason = err.Error()
 	}
+	if to == StateDraining || to == StateFailed || to == StateUnloaded {
+		r.leaveRollout(v)
+	}
 	r.emit(Event{Time: v.since, Module: v.name, Version: v.manifest.Version, Transport: v.transport,
 		Artifact: v.artifact, From: from, To: to, Err: err, Reason: waiting})
 }
@@ -754,7 +781,7 @@ func (r *Registry) forget(v *version) {
 }
 
 // publish swaps in a new routing table; r.mu must be held.
-func (r *Registry) publish() { r.routes.Store(buildTable(r.all)) }
+func (r *Registry) publish() { r.routes.Store(buildTable(r.all, r.plainRoutes())) }
 
 // failArtifact records that the artifact at path failed and returns err. v,
 // if given, is the version whose manifest was read before the failure.

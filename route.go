@@ -2,6 +2,8 @@ package hotmod
 
 import (
 	"sort"
+
+	"github.com/hotmod/hotmod/internal/rollout"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,33 +13,52 @@ import (
 )
 
 // table is an immutable routing snapshot: for each module, its Active
-// versions, newest first. Invoke reads it without locks.
+// versions, newest first, and where a call to its plain name goes. Invoke
+// reads it without locks.
 type table struct {
 	modules map[string][]*version
-	newest  map[string]*version   // modules[name][0], for the plain-name fast path
-	few     []*version            // the same, when there are few modules (see lookup)
+	plain   map[string]*entry     // where a call to the plain name goes
+	few     []entry               // the same, when there are few modules (see lookup)
 	caps    map[string][]*version // providers of each capability (see byCapability)
+}
+
+// entry is where calls to a module's plain name go: to v, or, during a
+// canary, to canary for weight of every Split (rollout.Split) calls. The
+// counters are the rollout's, for its health check.
+type entry struct {
+	v, canary *version
+	weight    uint64
+	vc, cc    *rollout.Counters
 }
 
 // fewModules is how many modules the table scans instead of hashing: for a
 // handful of short names, comparing lengths and bytes beats a map lookup.
 const fewModules = 8
 
-// lookup returns the newest active version of the module name, or nil.
-func (t *table) lookup(name string) *version {
+// lookup returns where a call to the plain module name goes, or nil.
+func (t *table) lookup(name string) *entry {
 	if t.few != nil {
-		for _, v := range t.few {
-			if v.name == name {
-				return v
+		for i := range t.few {
+			if t.few[i].v.name == name {
+				return &t.few[i]
 			}
 		}
 		return nil
 	}
-	return t.newest[name]
+	return t.plain[name]
 }
 
-func buildTable(all []*version) *table {
-	t := &table{modules: map[string][]*version{}, newest: map[string]*version{}}
+// buildTable indexes the Active versions of all. routes overrides where
+// plain calls go for the modules it names (a rollout's stable and canary,
+// a pin); elsewhere they go to the newest Active version.
+func buildTable(all []*version, routes map[string]entry) *table {
+	t := &table{modules: map[string][]*version{}, plain: map[string]*entry{}}
+	canary := map[*version]bool{}
+	for _, e := range routes {
+		if e.canary != nil {
+			canary[e.canary] = true
+		}
+	}
 	for _, v := range all {
 		if v.state == StateActive {
 			t.modules[v.name] = append(t.modules[v.name], v)
@@ -45,13 +66,23 @@ func buildTable(all []*version) *table {
 	}
 	for name, vs := range t.modules {
 		sort.Slice(vs, func(i, j int) bool { return vs[i].semver.GreaterThan(vs[j].semver) })
-		t.newest[name] = vs[0]
+		e, ok := routes[name]
+		if !ok || e.v == nil || e.v.state != StateActive {
+			e = entry{v: vs[0]}
+			if canary[vs[0]] && len(vs) > 1 {
+				e.v = vs[1]
+			}
+		}
+		if e.canary != nil && e.canary.state != StateActive {
+			e.canary, e.weight = nil, 0
+		}
+		t.plain[name] = &e
 	}
-	t.caps = byCapability(t.modules)
-	if len(t.newest) <= fewModules {
-		t.few = make([]*version, 0, len(t.newest))
-		for _, v := range t.newest {
-			t.few = append(t.few, v)
+	t.caps = byCapability(t.modules, canary)
+	if len(t.plain) <= fewModules {
+		t.few = make([]entry, 0, len(t.plain))
+		for _, e := range t.plain {
+			t.few = append(t.few, *e)
 		}
 	}
 	return t

@@ -21,9 +21,13 @@ const (
 	StateDraining
 	StateUnloaded
 	StateFailed
+	// StateStandby: loaded and valid, kept ready but not routed — the
+	// version a rollout replaced (rolling back to it is a routing change,
+	// not a reload), or a candidate waiting to be promoted.
+	StateStandby
 )
 
-var stateNames = [...]string{"None", "Loaded", "Validated", "Active", "Draining", "Unloaded", "Failed"}
+var stateNames = [...]string{"None", "Loaded", "Validated", "Active", "Draining", "Unloaded", "Failed", "Standby"}
 
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {
@@ -82,6 +86,11 @@ type ModuleInfo struct {
 	// left running (started by its calls, outliving them) at the last
 	// count (see GoroutineLimits); 0 for other transports.
 	Goroutines int `json:"goroutines"`
+
+	// Route is the share of calls to the plain module name this version
+	// takes ("100 %", "90 %" for stable and "10 %" for a canary), "pinned",
+	// or empty when plain calls do not reach it.
+	Route string `json:"route,omitempty"`
 }
 
 // GuardStats is what the guards counted for one version: calls, failures,
@@ -97,8 +106,24 @@ func (m ModuleInfo) Ref() string {
 	return m.Name + "@" + m.Version
 }
 
-// Event is one lifecycle transition of one module version.
+// EventKind tells lifecycle transitions from rollout transitions.
+type EventKind int
+
+const (
+	// EventLifecycle: a version moved From one state To another.
+	EventLifecycle EventKind = iota
+	// EventRollout: the routing of a module's plain name changed (a canary
+	// started, moved a step, was promoted or rolled back; a pin). Module
+	// and Version name the version it concerns, From and To are its state
+	// before and after, Rollout says what happened.
+	EventRollout
+)
+
+// Event is one lifecycle transition of one module version, or (Kind
+// EventRollout) one rollout transition.
 type Event struct {
+	Kind      EventKind
+	Rollout   *RolloutChange // with EventRollout
 	Time      time.Time
 	Module    string // empty when the artifact failed before its manifest was read
 	Version   string
@@ -107,12 +132,17 @@ type Event struct {
 	From, To  State
 	Err       error  // why, when To is Failed (or a drain that timed out)
 	Reason    string // what it waits for, when To is Validated and it waits for requirements
+
+	end bool // the last event a subscriber gets (Close)
 }
 
 func (e Event) String() string {
 	ref := e.Module + "@" + e.Version
 	if e.Module == "" {
 		ref = e.Artifact
+	}
+	if e.Kind == EventRollout && e.Rollout != nil {
+		return fmt.Sprintf("%s rollout %s: %s", ref, e.Rollout.Action, e.Rollout.Detail)
 	}
 	s := fmt.Sprintf("%s %s → %s", ref, e.From, e.To)
 	if e.Err != nil {

@@ -77,6 +77,7 @@ func (r *Registry) Watch(ctx context.Context, dir string) error {
 		w.Close()
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
+	r.restoreKept(ctx) // stable versions whose files now hold other builds
 	d.state = WatchState{Dir: abs, Watching: true, Since: time.Now()}
 	r.watches.add(d)
 	go d.run(ctx)

@@ -44,17 +44,7 @@ func BenchmarkInvoke(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The plugin is already open in this process; opening its private copy
-	// again returns the same plugin, so this is the very module the registry calls.
-	p, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sym, err := p.Lookup("Module")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var direct sdk.Invoker = *sym.(**sdk.Module)
+	direct := openedModule(b, cache, info)
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	ctx := context.Background()
 
@@ -128,6 +118,22 @@ func BenchmarkInvoke(b *testing.B) {
 			}
 		})
 	})
+}
+
+// openedModule is the module a registry loaded from info, called directly:
+// the plugin is already open in this process, and opening its private copy
+// again returns the same plugin, so this is the very module the registry
+// calls.
+func openedModule(b *testing.B, cache string, info hotmod.ModuleInfo) sdk.Invoker {
+	p, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sym, err := p.Lookup("Module")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return *sym.(**sdk.Module)
 }
 
 // BenchmarkSwapLatency measures how long it takes from an artifact landing in

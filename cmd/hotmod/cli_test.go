@@ -151,6 +151,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
 		{[]string{"serve", "--goroutine-warn", "20", "--goroutine-limit", "10"}, `--goroutine-warn 20 is above --goroutine-limit 10`},
 		{[]string{"serve", "--goroutine-every", "0s"}, `--goroutine-every 0s: give a positive duration`},
+		{[]string{"serve", "--rollout", "blue-green"}, `rollout policy "blue-green": use immediate, canary or manual`},
+		{[]string{"serve", "--rollout", "canary", "--canary-steps", "50,10"}, `canary steps [50 10]: each step is a percentage of calls, above the one before it`},
+		{[]string{"serve", "--rollout-for", "pricing"}, `--rollout-for "pricing": use NAME=immediate, NAME=canary or NAME=manual`},
+		{[]string{"pin", "greeter", "extra"}, "hotmod pin: wrong number of arguments (2)"},
 		{[]string{"new", "Bad Name"}, `module name "Bad Name": use lower-case letters`},
 		{[]string{"inspect"}, "hotmod inspect: wrong number of arguments (0)"},
 	}
@@ -186,22 +190,23 @@ func TestWriteTable(t *testing.T) {
 			Reason: "incompatible: built with go1.25.5"},
 		{Name: "geo", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateFailed, Artifact: "/p/geo.so", Since: since,
 			Reason: "incompatible: geo@1.0.0: Init failed: panicked: boom\ngoroutine 1 [running]:"},
-		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3, Goroutines: 12},
+		{Name: "greeter", Version: "2.0.0", Transport: hotmod.Native, State: hotmod.StateActive, Artifact: "/p/greeter.so", InFlight: 3, Goroutines: 12, Route: "100 %"},
 		{Name: "greeter", Version: "1.0.0", Transport: hotmod.Native, State: hotmod.StateDraining, Artifact: "/p/greeter-v1.so", InFlight: 1},
-		{Name: "lab", Version: "0.1.0", Transport: hotmod.Builtin, State: hotmod.StateActive},
-		{Name: "textstats", Version: "1.0.0", Transport: hotmod.Process, State: hotmod.StateActive, Artifact: "/p/textstats.process.json"},
+		{Name: "lab", Version: "0.1.0", Transport: hotmod.Builtin, State: hotmod.StateActive, Route: "100 %"},
+		{Name: "textstats", Version: "1.0.0", Transport: hotmod.Process, State: hotmod.StateActive, Artifact: "/p/textstats.process.json", Route: "100 %"},
 	}
 	var buf bytes.Buffer
 	if err := writeTable(&buf, mods); err != nil {
 		t.Fatal(err)
 	}
-	want := `MODULE     VERSION  TRANSPORT  STATE     IN-FLIGHT  GOROUTINES  ARTIFACT                REASON
--          -        native     Failed    -          -           old.so                  incompatible: built with go1.25.5
-geo        1.0.0    native     Failed    -          0           geo.so                  incompatible: geo@1.0.0: Init failed: panicked: boom …
-greeter    2.0.0    native     Active    3          12          greeter.so
-greeter    1.0.0    native     Draining  1          0           greeter-v1.so
-lab        0.1.0    builtin    Active    0          0           -
-textstats  1.0.0    process    Active    0          -           textstats.process.json
+	// Two versions of greeter: the ROUTE column says which one plain calls reach.
+	want := `MODULE     VERSION  TRANSPORT  STATE     ROUTE  IN-FLIGHT  GOROUTINES  ARTIFACT                REASON
+-          -        native     Failed    -      -          -           old.so                  incompatible: built with go1.25.5
+geo        1.0.0    native     Failed    -      -          0           geo.so                  incompatible: geo@1.0.0: Init failed: panicked: boom …
+greeter    2.0.0    native     Active    100 %  3          12          greeter.so
+greeter    1.0.0    native     Draining  -      1          0           greeter-v1.so
+lab        0.1.0    builtin    Active    100 %  0          0           -
+textstats  1.0.0    process    Active    100 %  0          -           textstats.process.json
 `
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
@@ -213,6 +218,10 @@ textstats  1.0.0    process    Active    0          -           textstats.proces
 	}
 	if strings.Contains(buf.String(), "REASON") {
 		t.Errorf("REASON column without a failure:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := writeTable(&buf, mods[4:]); err != nil || strings.Contains(buf.String(), "ROUTE") {
+		t.Errorf("ROUTE column with one version of each module:\n%s", buf.String())
 	}
 	buf.Reset()
 	if err := writeTable(&buf, nil); err != nil || !strings.HasPrefix(buf.String(), "no modules loaded") {

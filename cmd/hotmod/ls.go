@@ -64,13 +64,21 @@ func writeTable(w io.Writer, mods []hotmod.ModuleInfo) error {
 		_, err := fmt.Fprintln(w, "no modules loaded: build one into the directory `hotmod serve` watches, e.g. `hotmod build -o ./plugins`")
 		return err
 	}
-	failed := false
+	// ROUTE (the share of plain calls each version takes) appears when a
+	// module has more than one version listed: then it matters.
+	failed, route := false, false
+	seen := map[string]bool{}
 	for _, m := range mods {
 		failed = failed || m.Reason != ""
+		route = route || (m.Name != "" && seen[m.Name])
+		seen[m.Name] = true
 	}
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	header := "MODULE\tVERSION\tTRANSPORT\tSTATE\tIN-FLIGHT\tGOROUTINES\tARTIFACT"
+	if route {
+		header = "MODULE\tVERSION\tTRANSPORT\tSTATE\tROUTE\tIN-FLIGHT\tGOROUTINES\tARTIFACT"
+	}
 	if failed {
 		header += "\tREASON"
 	}
@@ -88,8 +96,11 @@ func writeTable(w io.Writer, mods []hotmod.ModuleInfo) error {
 		if m.Artifact != "" {
 			artifact = filepath.Base(m.Artifact)
 		}
-		line := strings.Join([]string{orDash(m.Name), orDash(m.Version), orDash(string(m.Transport)),
-			m.State.String(), inFlight, goroutines, artifact}, "\t")
+		cols := []string{orDash(m.Name), orDash(m.Version), orDash(string(m.Transport)), m.State.String()}
+		if route {
+			cols = append(cols, orDash(m.Route))
+		}
+		line := strings.Join(append(cols, inFlight, goroutines, artifact), "\t")
 		if failed {
 			line += "\t" + firstLine(m.Reason)
 		}

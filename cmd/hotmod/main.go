@@ -13,6 +13,8 @@
 //	hotmod version                                             version, commit, and what native modules need
 //	hotmod completion bash|zsh|fish|powershell                 a shell completion script
 //	hotmod keygen [NAME] | sign ARTIFACT | verify ARTIFACT     sign artifacts for serve --trust
+//	hotmod rollout status [MODULE]                             where plain calls go, canary step and health
+//	hotmod promote|rollback|unpin MODULE, pin|unload MODULE@VERSION   change it
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 package main
@@ -85,6 +87,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	// script (cobra's own command).
 	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd(),
 		keygenCmd(), signCmd(), verifyCmd(), recycleCmd(), quarantineCmd())
+	root.AddCommand(append(routeCmds(), rolloutCmd())...)
 	return root, started
 }
 

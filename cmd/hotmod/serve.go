@@ -37,6 +37,7 @@ type serveFlags struct {
 	stateDir               string
 	recycle                recycleFlags
 	contain                *containFlags // contain.go
+	rollout                *rolloutFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -84,6 +85,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
 	f.intake = addIntakeFlags(fl)
 	f.trust = addTrustFlags(fl)
+	f.rollout = addRolloutFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the daemon keeps state that outlives it: the crash journal, the quarantine list, the lock (default DIR/.hotmod)")
 	f.recycle.add(fl)
@@ -263,6 +265,11 @@ func registryOptions(f serveFlags, dir string, logger *slog.Logger) ([]hotmod.Op
 		return nil, err
 	}
 	opts = append(opts, contain...)
+	rollout, err := f.rollout.options() // rollout.go
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, rollout...)
 	trust, err := f.trust.options(logger, dir)
 	if err != nil {
 		return nil, err

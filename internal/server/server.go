@@ -9,6 +9,14 @@
 //	GET  /v1/capabilities/{name}        {"capability": …, "providers": [ModuleInfo…]}: the
 //	                                    active versions providing it (?range=^1.2 narrows),
 //	                                    the one a module requiring it reaches first
+//	GET  /v1/rollouts                   {"rollouts": [RolloutStatus…]}: where each module's
+//	                                    plain calls go, the canary's step and health, what next
+//	GET  /v1/rollouts/{module}          one RolloutStatus
+//	POST /v1/modules/{module}/promote   the canary's next step (or 100 %); answers its RolloutStatus
+//	POST /v1/modules/{module}/rollback  every plain call back to the version before, at once
+//	POST /v1/modules/{module}@{version}/pin   plain calls go to that version until unpin
+//	POST /v1/modules/{module}/unpin
+//	DELETE /v1/modules/{module}@{version}     drain and unload that version ({module}: all of them)
 //	GET  /v1/tokens                     {"tokens": [token…]}: name, role, modules, created (admin)
 //	POST /v1/tokens                     {"role": "invoke", "modules": ["a"], "name": "ci"} →
 //	                                    the token made, secret included, shown once (admin)
@@ -25,6 +33,9 @@
 // request with an Origin header not allowed is answered 403, a POST whose
 // body is not declared application/json 415 (unsupported_media), and on a
 // loopback listener a Host header that does not name this machine 403.
+//
+// A call may carry a routing key in the header Hotmod-Key: during a canary
+// every call with the same key reaches the same version.
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
 // "greeter@1.2.3" or "greeter@^1.2" (escaped or not: "greeter@%5E1.2").
@@ -84,7 +95,11 @@ const (
 )
 
 // endpoints is what a request to an unknown path is told.
-const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET|POST /v1/tokens, DELETE /v1/tokens/{name}, GET /healthz"
+const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /v1/rollouts, GET /v1/rollouts/{module}, POST /v1/modules/{module}/promote|rollback|pin|unpin, DELETE /v1/modules/{module}@{version}, GET|POST /v1/tokens, DELETE /v1/tokens/{name}, GET /readyz, POST /v1/recycle, GET /v1/quarantine, POST /v1/quarantine/lift, GET /healthz"
+
+// KeyHeader carries a call's routing key: during a canary, calls with the
+// same key reach the same version.
+const KeyHeader = "Hotmod-Key"
 
 // New returns the API's handler for reg. It logs to logger (nil means
 // slog.Default()): calls that fail inside hotmod (code internal) as errors,
@@ -112,7 +127,16 @@ func New(reg *hotmod.Registry, logger *slog.Logger, opts ...Option) http.Handler
 	handle("GET /v1/modules", auth.RoleRead, s.list)
 	handle("/v1/modules", auth.RoleRead, methodNotAllowed("GET"))
 	handle("GET /v1/modules/{name}", auth.RoleRead, s.module)
-	handle("/v1/modules/{name}", auth.RoleRead, methodNotAllowed("GET"))
+	handle("DELETE /v1/modules/{name}", auth.RoleAdmin, s.unload)
+	handle("/v1/modules/{name}", auth.RoleRead, methodNotAllowed("GET, DELETE"))
+	handle("GET /v1/rollouts", auth.RoleRead, s.rollouts)
+	handle("/v1/rollouts", auth.RoleRead, methodNotAllowed("GET"))
+	handle("GET /v1/rollouts/{module}", auth.RoleRead, s.rollout)
+	handle("/v1/rollouts/{module}", auth.RoleRead, methodNotAllowed("GET"))
+	for _, op := range []string{"promote", "rollback", "pin", "unpin"} {
+		handle("POST /v1/modules/{name}/"+op, auth.RoleAdmin, s.routeChange(op))
+		handle("/v1/modules/{name}/"+op, auth.RoleRead, methodNotAllowed("POST"))
+	}
 	handle("GET /v1/capabilities/{name}", auth.RoleRead, s.capability)
 	handle("/v1/capabilities/{name}", auth.RoleRead, methodNotAllowed("GET"))
 	handle("GET /v1/tokens", auth.RoleAdmin, s.listTokens)
@@ -179,7 +203,11 @@ func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, perr)
 		return
 	}
-	out, err := s.reg.Invoke(r.Context(), ref, method, params)
+	ctx := r.Context()
+	if key := r.Header.Get(KeyHeader); key != "" {
+		ctx = hotmod.WithKey(ctx, key)
+	}
+	out, err := s.reg.Invoke(ctx, ref, method, params)
 	if err != nil {
 		e := sdk.AsError(err)
 		// A failure inside hotmod is news for the operator; a panic was
@@ -353,4 +381,61 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *api) rollouts(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Rollouts []hotmod.RolloutStatus `json:"rollouts"`
+	}{s.reg.Rollouts()})
+}
+
+func (s *api) rollout(w http.ResponseWriter, r *http.Request) {
+	st, err := s.reg.RolloutOf(r.PathValue("module"))
+	s.answer(w, st, err)
+}
+
+// routeChange answers POST /v1/modules/{name}/op: promote, rollback, pin
+// ({name} is module@version) or unpin, with the module's RolloutStatus.
+func (s *api) routeChange(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ref := r.PathValue("name")
+		module, _, _ := strings.Cut(ref, "@")
+		var err error
+		switch op {
+		case "promote":
+			_, err = s.reg.Promote(r.Context(), module)
+		case "rollback":
+			_, err = s.reg.Rollback(r.Context(), module)
+		case "pin":
+			err = s.reg.Pin(r.Context(), ref)
+		case "unpin":
+			err = s.reg.Unpin(r.Context(), module)
+		}
+		if err != nil {
+			s.answer(w, nil, err)
+			return
+		}
+		s.logger.Info("rollout command", "op", op, "ref", ref, "remote", r.RemoteAddr)
+		st, err := s.reg.RolloutOf(module)
+		s.answer(w, st, err)
+	}
+}
+
+func (s *api) unload(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("name")
+	err := s.reg.Unload(r.Context(), ref)
+	if err == nil {
+		s.logger.Info("unload command", "ref", ref, "remote", r.RemoteAddr)
+	}
+	s.answer(w, map[string]string{"unloaded": ref}, err)
+}
+
+// answer writes v, or err with its status.
+func (s *api) answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		e := sdk.AsError(err)
+		writeError(w, StatusOf(e.Code), e)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }

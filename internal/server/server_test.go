@@ -506,7 +506,8 @@ func TestRoutes(t *testing.T) {
 		{"HEAD", "/healthz", 200, "", ""},
 		{"POST", "/healthz", 405, "method_not_allowed", "GET"},
 		{"GET", "/v1/invoke/lab/sum", 405, "method_not_allowed", "POST"},
-		{"DELETE", "/v1/modules/lab", 405, "method_not_allowed", "GET"},
+		{"PUT", "/v1/modules/lab", 405, "method_not_allowed", "GET, DELETE"},
+		{"GET", "/v1/modules/lab/promote", 405, "method_not_allowed", "POST"},
 		{"POST", "/v1/modules", 405, "method_not_allowed", "GET"},
 		{"GET", "/v1/nothing", 404, "not_found", ""},
 		{"POST", "/v1/invoke/lab", 404, "not_found", ""},
@@ -650,5 +651,43 @@ func TestLogging(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "code=bad_params") {
 		t.Errorf("a caller's mistake was logged as a failure:\n%s", logs.String())
+	}
+}
+
+func TestRollouts(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := hotmod.New(hotmod.WithLogger(logger), hotmod.WithRollout(hotmod.Manual()))
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		if _, err := reg.Register(context.Background(), version(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := server.New(reg, logger)
+	cases := []struct {
+		method, target string
+		status         int
+		want           string
+	}{
+		{"GET", "/v1/rollouts", 200, `{"rollouts":[{"module":"greeter","policy":"manual","stable":"1.0.0","canary":"1.1.0","percent":0,`},
+		{"GET", "/v1/rollouts/greeter", 200, `"next":"1.1.0 waits Standby`},
+		{"GET", "/v1/rollouts/nope", 404, `"code":"unknown_module"`},
+		{"POST", "/v1/modules/greeter/pin", 400, `name the exact version, e.g. greeter@1.2.3`},
+		{"POST", "/v1/modules/greeter/promote", 200, `"stable":"1.1.0","percent":0,"standby":["1.0.0"]`},
+		{"POST", "/v1/invoke/greeter/version", 200, `{"version":"1.1.0"}`},
+		{"POST", "/v1/modules/greeter/rollback", 200, `"stable":"1.0.0"`},
+		{"POST", "/v1/invoke/greeter/version", 200, `{"version":"1.0.0"}`},
+		{"POST", "/v1/modules/greeter@1.0.0/pin", 200, `"pinned":true`},
+		{"POST", "/v1/modules/greeter/rollback", 409, `greeter is pinned to 1.0.0: unpin it first`},
+		{"POST", "/v1/modules/greeter/unpin", 200, `"stable":"1.0.0"`},
+		{"POST", "/v1/modules/greeter/unpin", 503, `greeter is not pinned`},
+		{"DELETE", "/v1/modules/greeter@1.0.0", 200, `{"unloaded":"greeter@1.0.0"}`},
+		{"POST", "/v1/invoke/greeter/version", 503, `greeter@1.1.0 is Failed: not_active: rolled back by an operator to 1.0.0`},
+	}
+	for _, c := range cases {
+		r := do(t, h, c.method, c.target, "{}")
+		if r.status != c.status || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("%s %s: %d %s, want %d and %s", c.method, c.target, r.status, r.body, c.status, c.want)
+		}
 	}
 }
