@@ -60,6 +60,9 @@ const Registry = "registry"
 // token.
 func Follow(events <-chan hotmod.Event, logger *slog.Logger) {
 	for e := range events {
+		if e.Kind == hotmod.EventRollout {
+			continue // the registry's own "rollout …" line; the API's names who asked
+		}
 		action, actor := "", Directory
 		switch {
 		case e.To == hotmod.StateActive:

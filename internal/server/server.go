@@ -415,7 +415,7 @@ func (s *api) routeChange(op string) http.HandlerFunc {
 			s.answer(w, nil, err)
 			return
 		}
-		s.logger.Info("rollout command", "op", op, "ref", ref, "remote", r.RemoteAddr)
+		s.audit(r, op, slog.String("ref", ref), slog.String("remote", r.RemoteAddr))
 		st, err := s.reg.RolloutOf(module)
 		s.answer(w, st, err)
 	}
@@ -425,7 +425,7 @@ func (s *api) unload(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("name")
 	err := s.reg.Unload(r.Context(), ref)
 	if err == nil {
-		s.logger.Info("unload command", "ref", ref, "remote", r.RemoteAddr)
+		s.audit(r, "unload", slog.String("ref", ref), slog.String("remote", r.RemoteAddr))
 	}
 	s.answer(w, map[string]string{"unloaded": ref}, err)
 }
