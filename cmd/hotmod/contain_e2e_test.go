@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,22 +14,11 @@ import (
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
-// containRequest makes one raw HTTP request to the daemon and returns the
-// status and body.
+// containRequest makes one raw HTTP request to the daemon (with its admin
+// token) and returns the status and body.
 func containRequest(t *testing.T, d *daemon, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	return d.status(t, method, path, body)
 }
 
 const leakySrc = `package main
@@ -135,7 +122,7 @@ func TestServeContainsProcessChildren(t *testing.T) {
 		}
 	}
 	publish()
-	d := startDaemon(t, dir)
+	d := startDaemon(t, dir, "--allow-command", "sh")
 	d.waitModules(t, "greeter active", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("greeter", "1.0.0")) != nil })
 	first := pidsIn(t, pids, 2)
 	for _, p := range first {

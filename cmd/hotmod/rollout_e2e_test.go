@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
@@ -24,6 +25,13 @@ func apiCall(t *testing.T, method, url string, header map[string]string, body st
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The admin token the daemon published for its address, and JSON.
+	if token, err := auth.ReadCredential(req.URL.Host); err == nil && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -181,7 +189,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		}
 	}
 	r = mustRun(t, addr, "ls")
-	if !regexp.MustCompile(`(?m)^greeter +2\.0\.0 +process +Active +10 % +\d+ +greeter-2\.process$`).MatchString(r.stdout) ||
+	if !regexp.MustCompile(`(?m)^greeter +2\.0\.0 +process +Active +10 % +\d+ +- +greeter-2\.process$`).MatchString(r.stdout) ||
 		!regexp.MustCompile(`(?m)^greeter +1\.0\.0 +process +Active +90 % `).MatchString(r.stdout) {
 		t.Errorf("hotmod ls does not show the routes:\n%s", r.stdout)
 	}
