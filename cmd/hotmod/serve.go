@@ -124,6 +124,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 	if ln, err = sec.listen(ln); err != nil {
 		return err
 	}
+	defer sec.close()
 
 	opts := []hotmod.Option{hotmod.WithLogger(logger), hotmod.WithDrainTimeout(f.drainTimeout),
 		hotmod.WithGuards(hotmod.Guards{Timeout: f.timeout, Concurrency: f.concurrency, BreakerFailures: f.breaker})}
@@ -156,7 +157,6 @@ func serve(f serveFlags, stderr io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	sec.serveUnix(srv, served)
 	addr := ln.Addr().String()
-	defer sec.publish(addr)()
 	logger.Info("listening", "addr", addr, "url", sec.scheme()+"://"+addr)
 
 	var failure error

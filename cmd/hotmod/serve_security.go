@@ -59,13 +59,14 @@ func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
 
 // security is what the flags set up, before anything is loaded.
 type security struct {
-	f        *securityFlags
-	tls      *tls.Config // nil: plain HTTP
-	loopback bool
-	tokens   *auth.Store
-	admin    string // the local admin token
-	logger   *slog.Logger
-	unix     net.Listener // nil without --unix
+	f         *securityFlags
+	tls       *tls.Config // nil: plain HTTP
+	loopback  bool
+	tokens    *auth.Store
+	admin     string // the local admin token
+	logger    *slog.Logger
+	unix      net.Listener // nil without --unix
+	unpublish func()       // removes the published admin token
 }
 
 // prepare checks the flags against the address to listen on and opens the
@@ -152,13 +153,17 @@ func loopbackListen(listen string) bool {
 }
 
 // listen caps ln's connections and adds TLS; with --unix it listens on
-// the Unix socket too (close closes it).
+// the Unix socket too. It publishes the admin token for the local CLI at
+// once, so a client that connects while modules load (its request waits
+// for the server) finds it. close undoes it all.
 func (s *security) listen(ln net.Listener) (net.Listener, error) {
+	addr := ln.Addr().String()
 	ln = connlimit.New(ln, s.f.maxConns)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
 	if s.f.unix == "" {
+		s.unpublish = s.publish(addr)
 		return ln, nil
 	}
 	path, err := filepath.Abs(s.f.unix)
@@ -184,6 +189,7 @@ func (s *security) listen(ln net.Listener) (net.Listener, error) {
 		return nil, fmt.Errorf("--unix %s: %w", path, err)
 	}
 	s.unix = connlimit.New(uln, s.f.maxConns)
+	s.unpublish = s.publish(addr)
 	return ln, nil
 }
 
@@ -228,6 +234,16 @@ func (s *security) scheme() string {
 		return "https"
 	}
 	return "http"
+}
+
+// close removes the published admin token and closes the Unix socket.
+func (s *security) close() {
+	if s.unpublish != nil {
+		s.unpublish()
+	}
+	if s.unix != nil {
+		_ = s.unix.Close()
+	}
 }
 
 // publish writes the admin token where the CLI of this user finds it for
