@@ -8,6 +8,7 @@
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
 //	hotmod new NAME [--dir DIR]                                start a module
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
+//	hotmod token create|ls|revoke|print                         API tokens
 //	hotmod version
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
@@ -68,8 +69,9 @@ Start a daemon that serves the modules in a directory, then talk to it:
   hotmod build -o ./plugins ./greeter
   hotmod invoke greeter hello '{"name":"Ada"}'
 
-Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
-(default ` + defaultAddr + `).`,
+Client commands (ls, invoke, token) find the daemon with --addr or
+$HOTMOD_ADDR (default ` + defaultAddr + `) and send --token or $HOTMOD_TOKEN,
+else the admin token a daemon at that address published for this user.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(*cobra.Command, []string) {

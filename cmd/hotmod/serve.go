@@ -46,6 +46,12 @@ answers the HTTP API on --listen:
   POST /v1/invoke/{module}/{method}   params as a JSON object
   GET  /v1/modules, /v1/modules/{name}, /healthz
 
+Every endpoint but /healthz needs a bearer token (see hotmod token). On
+first start serve makes an admin token in --state-dir and publishes it for
+the user running it, so the hotmod CLI on this machine needs no set-up.
+Plain HTTP is refused on an address other machines reach: give --tls-cert
+and --tls-key (and --client-ca for client certificates), or --insecure.
+
 Publish an artifact by renaming it into the directory (hotmod build does).
 Logs go to stderr. SIGINT or SIGTERM stops the daemon: calls in flight
 finish, then modules are unloaded; a second signal stops it at once.`,
