@@ -24,7 +24,9 @@
 // (unauthorized), a weak one 403 (forbidden). Browsers are kept out: a
 // request with an Origin header not allowed is answered 403, a POST whose
 // body is not declared application/json 415 (unsupported_media), and on a
-// loopback listener a Host header that does not name this machine 403.
+// loopback listener a Host header that does not name this machine 403. An
+// allowed origin (WithAllowedOrigins) gets CORS headers, and its preflight
+// (OPTIONS, no token) is answered 204.
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
 // "greeter@1.2.3" or "greeter@^1.2" (escaped or not: "greeter@%5E1.2").
