@@ -145,7 +145,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 	}
 	reg := hotmod.New(opts...)
 	events, _ := reg.Subscribe() // closed by reg.Close
-	go audit.Follow(events, logger)
+	follower := audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := reg.Watch(watchCtx, dir); err != nil {
@@ -182,12 +182,14 @@ func serve(f serveFlags, stderr io.Writer) error {
 		_ = srv.Close()
 	}
 	stopWatch()
+	follower.As(audit.Shutdown)
 	ctx, cancel = context.WithTimeout(context.Background(), f.shutdown)
 	defer cancel()
 	if err := reg.Close(ctx); err != nil {
 		// The daemon still stopped as asked; the log says what was cut short.
 		logger.Warn("modules did not all drain in time", "error", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	follower.Wait()
 	if failure != nil {
 		return failure
 	}
