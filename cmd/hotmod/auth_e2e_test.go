@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -68,8 +67,10 @@ func TestAuth(t *testing.T) {
 	d.waitModules(t, "textstats active", func(mods []hotmod.ModuleInfo) bool {
 		return find(mods, active("textstats", "1.0.0")) != nil
 	})
-	if fi, err := os.Stat(filepath.Join(dir, ".hotmod", auth.AdminFile)); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("the admin token file: %v, mode %v", err, fi.Mode())
+	if fi, err := os.Stat(filepath.Join(dir, ".hotmod", auth.AdminFile)); err != nil {
+		t.Errorf("the admin token file: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the admin token file has mode %v, want 0600", fi.Mode().Perm())
 	}
 	const invoke = "/v1/invoke/textstats/count_words"
 	const params = `{"text":"to be or not"}`
@@ -332,7 +333,6 @@ func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey
 	return cert, key
 }
 
-var _ = fmt.Sprint
 
 // TestUnixSocket: on the Unix socket the file's permissions are the access
 // control: the CLI needs no token there and acts as admin.
@@ -343,8 +343,11 @@ func TestUnixSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "hotmod.sock")
 	d := startDaemon(t, t.TempDir(), "--unix", sock)
 	fi, err := os.Stat(sock)
-	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
-		t.Fatalf("the socket: %v, mode %v", err, fi.Mode())
+	if err != nil {
+		t.Fatalf("the socket: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("the socket has mode %v, want a socket with 0600", fi.Mode())
 	}
 	noToken := []string{"XDG_CONFIG_HOME=" + t.TempDir()}
 	if r := mustRun(t, noToken, "ls", "--addr", "unix:"+sock); !strings.Contains(r.stdout, "no modules loaded") {

@@ -15,6 +15,7 @@
 //	hotmod keygen [NAME] | sign ARTIFACT | verify ARTIFACT     sign artifacts for serve --trust
 //	hotmod rollout status [MODULE]                             where plain calls go, canary step and health
 //	hotmod promote|rollback|unpin MODULE, pin|unload MODULE@VERSION   change it
+//	hotmod token create|ls|revoke|print                        API tokens
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 package main
@@ -74,8 +75,9 @@ Start a daemon that serves the modules in a directory, then talk to it:
   hotmod build -o ./plugins ./greeter
   hotmod invoke greeter hello '{"name":"Ada"}'
 
-Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
-(default ` + defaultAddr + `).`,
+Client commands (ls, invoke, token) find the daemon with --addr or
+$HOTMOD_ADDR (default ` + defaultAddr + `) and send --token or $HOTMOD_TOKEN,
+else the admin token a daemon at that address published for this user.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(*cobra.Command, []string) {

@@ -60,6 +60,12 @@ artifact that ended the old one is quarantined (hotmod quarantine ls).
 hotmod recycle (or SIGHUP) replaces the worker without failing a call,
 giving back the memory of native versions that cannot be unloaded.
 
+Every endpoint but /healthz needs a bearer token (see hotmod token). On
+first start serve makes an admin token in --state-dir and publishes it for
+the user running it, so the hotmod CLI on this machine needs no set-up.
+Plain HTTP is refused on an address other machines reach: give --tls-cert
+and --tls-key (and --client-ca for client certificates), or --insecure.
+
 Publish an artifact by renaming it into the directory (hotmod build does).
 Logs go to stderr. SIGINT or SIGTERM stops the daemon: calls in flight
 finish, then modules are unloaded; a second signal stops it at once.`,
@@ -147,9 +153,10 @@ func serve(f serveFlags, stderr io.Writer) error {
 		return err
 	}
 	opts = append(opts, hotmod.WithStateDir(stateDir))
+	defer sec.close()
 	reg := hotmod.New(opts...)
 	events, _ := reg.Subscribe() // closed by reg.Close
-	go audit.Follow(events, logger)
+	follower := audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 
@@ -228,12 +235,14 @@ func serve(f serveFlags, stderr io.Writer) error {
 		_ = srv.Close()
 	}
 	stopWatch()
+	follower.As(audit.Shutdown)
 	ctx, cancel = context.WithTimeout(context.Background(), f.shutdown)
 	defer cancel()
 	if err := reg.Close(ctx); err != nil {
 		// The daemon still stopped as asked; the log says what was cut short.
 		logger.Warn("modules did not all drain in time", "error", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	follower.Wait()
 	if failure != nil {
 		return failure
 	}

@@ -57,13 +57,13 @@ func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
 
 // security is what the flags set up, before anything is loaded.
 type security struct {
-	f        *securityFlags
-	tls      *tls.Config // nil: plain HTTP
-	loopback bool
-	tokens   *auth.Store
-	admin    string // the local admin token
-	logger   *slog.Logger
-	unix     net.Listener // nil without --unix
+	f         *securityFlags
+	tls       *tls.Config // nil: plain HTTP
+	loopback  bool
+	tokens    *auth.Store
+	admin     string // the local admin token
+	logger    *slog.Logger
+	unix      net.Listener // nil without --unix
 }
 
 // prepare checks the flags against the address to listen on and opens the
@@ -225,6 +225,13 @@ func (s *security) scheme() string {
 		return "https"
 	}
 	return "http"
+}
+
+// close closes the Unix socket.
+func (s *security) close() {
+	if s.unix != nil {
+		_ = s.unix.Close()
+	}
 }
 
 // publish writes the admin token where the CLI of this user finds it for

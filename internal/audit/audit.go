@@ -7,6 +7,8 @@ package audit
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/hotmod/hotmod"
 )
@@ -49,21 +51,61 @@ func LogAs(ctx context.Context, logger *slog.Logger, actor, action string, attrs
 
 // Registry is the actor of changes the registry makes by itself: a version
 // taken out of service while active (quarantined, or its process kept
-// crashing).
-const Registry = "registry"
+// crashing). Shutdown is the actor of the unloads of a stopping daemon.
+const (
+	Registry = "registry"
+	Shutdown = "shutdown"
+)
+
+// Follower logs the registry's changes of what runs; see Follow.
+type Follower struct {
+	done  chan struct{} // closed when the events are all logged
+	mu    sync.Mutex
+	actor string
+	since time.Time
+}
 
 // Follow logs an audit record for every event that changes what runs —
 // a version activated (load), refused (refuse), taken out of service while
 // active (quarantine) or unloaded (unload) — until events is closed. In
-// the daemon these come from the watched directory or from the registry
-// itself; admin API actions are logged where they are made, with their
-// token.
-func Follow(events <-chan hotmod.Event, logger *slog.Logger) {
+// the daemon these come from the watched directory (actor "directory"),
+// from the registry itself (quarantine: "registry"), or, after As, from
+// whoever As names. Admin API actions are logged where they are made, with
+// their token.
+func Follow(events <-chan hotmod.Event, logger *slog.Logger) *Follower {
+	f := &Follower{actor: Directory, done: make(chan struct{})}
+	go f.run(events, logger)
+	return f
+}
+
+// Wait returns once the events channel is closed (Registry.Close closes
+// it) and every record is logged.
+func (f *Follower) Wait() { <-f.done }
+
+// As says that changes from now on (by their event's time) are actor's:
+// Shutdown, before a stopping daemon unloads its modules.
+func (f *Follower) As(actor string) {
+	f.mu.Lock()
+	f.actor, f.since = actor, time.Now()
+	f.mu.Unlock()
+}
+
+func (f *Follower) actorAt(t time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.since.IsZero() && !t.Before(f.since) {
+		return f.actor
+	}
+	return Directory
+}
+
+func (f *Follower) run(events <-chan hotmod.Event, logger *slog.Logger) {
+	defer close(f.done)
 	for e := range events {
 		if e.Kind == hotmod.EventRollout {
 			continue // the registry's own "rollout …" line; the API's names who asked
 		}
-		action, actor := "", Directory
+		action, actor := "", f.actorAt(e.Time)
 		switch {
 		case e.To == hotmod.StateActive:
 			action = "load"

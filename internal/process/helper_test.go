@@ -186,6 +186,14 @@ func helperModule() *sdk.Module {
 			fmt.Println("printed by the module:", p["text"])
 			return map[string]any{}, nil
 		}).
+		Handle("flood", func(_ context.Context, p map[string]any) (map[string]any, error) {
+			line := strings.Repeat("x", 1023) + "\n"
+			n, _ := sdk.Int(p, "bytes")
+			for written := int64(0); written < n; written += int64(len(line)) {
+				os.Stderr.WriteString(line)
+			}
+			return map[string]any{}, nil
+		}).
 		Handle("pid", func(context.Context, map[string]any) (map[string]any, error) {
 			return map[string]any{"pid": int64(os.Getpid())}, nil
 		}).

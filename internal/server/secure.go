@@ -99,10 +99,23 @@ func (s *api) secure(mux *http.ServeMux, roles map[string]auth.Role, c config) h
 				"Host %q is not this machine: the API listens on a loopback address and answers only requests for localhost or a loopback address (a web page that rebinds its name to 127.0.0.1 is refused this way)", r.Host))
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(c.origins, o) {
-			writeError(w, http.StatusForbidden, sdk.Errorf(CodeForbidden,
-				"requests from web pages on %s are refused: start the daemon with --allow-origin %s to allow them", o, o))
-			return
+		if o := r.Header.Get("Origin"); o != "" {
+			if !slices.Contains(c.origins, o) {
+				writeError(w, http.StatusForbidden, sdk.Errorf(CodeForbidden,
+					"requests from web pages on %s are refused: start the daemon with --allow-origin %s to allow them", o, o))
+				return
+			}
+			// An allowed origin may read the answers (CORS), and its
+			// preflight, which carries no token, is answered here.
+			w.Header().Set("Access-Control-Allow-Origin", o)
+			w.Header().Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+				w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				w.Header().Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		if r.Method == http.MethodPost && !jsonBody(r) {
 			writeError(w, http.StatusUnsupportedMediaType, sdk.Errorf(CodeUnsupportedMedia,

@@ -171,6 +171,14 @@ func TestBrowserChecks(t *testing.T) {
 		{"localhost", "POST", `{"a":1,"b":2}`, []string{"Host", "localhost:7700"}, 200, `"sum"`},
 		{"ipv6 loopback", "POST", `{"a":1,"b":2}`, []string{"Host", "[::1]:7700"}, 200, `"sum"`},
 	}
+	pre := call(s.h, "", "OPTIONS", "/v1/invoke/lab/sum", "", "Host", "127.0.0.1:7700", "Origin", "https://ops.example",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, content-type")
+	if pre.Code != 204 || pre.Header().Get("Access-Control-Allow-Origin") != "https://ops.example" || !strings.Contains(pre.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("the preflight of an allowed origin: %d %v", pre.Code, pre.Header())
+	}
+	if rec := call(s.h, s.admin, "GET", "/v1/modules", "", "Host", "127.0.0.1:7700", "Origin", "https://ops.example"); rec.Code != 200 || rec.Header().Get("Access-Control-Allow-Origin") != "https://ops.example" {
+		t.Errorf("a request of an allowed origin: %d %v", rec.Code, rec.Header())
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			header := append([]string{"Host", "127.0.0.1:7700"}, c.header...)

@@ -32,7 +32,9 @@
 // (unauthorized), a weak one 403 (forbidden). Browsers are kept out: a
 // request with an Origin header not allowed is answered 403, a POST whose
 // body is not declared application/json 415 (unsupported_media), and on a
-// loopback listener a Host header that does not name this machine 403.
+// loopback listener a Host header that does not name this machine 403. An
+// allowed origin (WithAllowedOrigins) gets CORS headers, and its preflight
+// (OPTIONS, no token) is answered 204.
 //
 // A call may carry a routing key in the header Hotmod-Key: during a canary
 // every call with the same key reaches the same version.
