@@ -162,7 +162,7 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
-	inst, err := r.open(ctx, transport, abs)
+	inst, err := r.open(ctx, transport, abs, signed.Bytes())
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
@@ -201,13 +201,15 @@ func transportOf(path string) (Transport, bool) {
 	return "", false
 }
 
-func (r *Registry) open(ctx context.Context, t Transport, path string) (instance, error) {
+// open loads the artifact at path; data, if not nil, is its bytes as
+// already read and checked (native and wasm load those, not the file).
+func (r *Registry) open(ctx context.Context, t Transport, path string, data []byte) (instance, error) {
 	switch t {
 	case Native:
 		r.nativeOnce.Do(func() {
 			r.native = native.NewLoader(filepath.Join(r.cfg.cacheDir, "native"), r.cfg.logger)
 		})
-		inst, err := r.native.Load(ctx, path)
+		inst, err := r.native.LoadBytes(ctx, path, data)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +241,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 		if r.wasmErr != nil {
 			return nil, sdk.Errorf(sdk.CodeIncompatible, "the wasm transport: %v", r.wasmErr)
 		}
-		inst, err := r.wasm.Load(ctx, path)
+		inst, err := r.wasm.LoadBytes(ctx, path, data)
 		if err != nil {
 			return nil, err
 		}

@@ -41,7 +41,11 @@ func (r *Registry) verifyArtifact(path string) (*signing.Verified, error) {
 	if r.cfg.trust == nil {
 		return nil, nil
 	}
-	v, err := r.cfg.trust.Verify(path)
+	verify := r.cfg.trust.Verify
+	if t, _ := transportOf(path); t == Native || t == Wasm {
+		verify = r.cfg.trust.ReadVerified // loaded from the bytes checked
+	}
+	v, err := verify(path)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%s: refused: %v", path, err)
 	}
