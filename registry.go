@@ -162,7 +162,7 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
-	inst, err := r.open(ctx, transport, abs, signed.Bytes())
+	inst, err := r.open(withVerified(ctx, signed), transport, abs, signed.Bytes())
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
@@ -217,10 +217,11 @@ func (r *Registry) open(ctx context.Context, t Transport, path string, data []by
 	case Process:
 		r.processOnce.Do(func() {
 			r.process = process.NewLoader(process.Config{
-				Logger:   r.cfg.logger,
-				Dir:      filepath.Join(r.cfg.cacheDir, "process"),
-				PoolSize: r.cfg.processPool,
-				OnFailed: func(inst *process.Instance, err error) { r.failActive(inst, err) },
+				Logger:    r.cfg.logger,
+				Dir:       filepath.Join(r.cfg.cacheDir, "process"),
+				PoolSize:  r.cfg.processPool,
+				OnFailed:  func(inst *process.Instance, err error) { r.failActive(inst, err) },
+				CheckCopy: r.checkCopy(), // WithTrustedKeys
 			})
 		})
 		inst, err := r.process.Load(ctx, path)
