@@ -187,7 +187,7 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
-	inst, err := r.open(ctx, transport, abs)
+	inst, err := r.open(withVerified(ctx, signed), transport, abs, signed.Bytes())
 	if err != nil {
 		return r.failArtifact(abs, transport, err)
 	}
@@ -226,7 +226,9 @@ func transportOf(path string) (Transport, bool) {
 	return "", false
 }
 
-func (r *Registry) open(ctx context.Context, t Transport, path string) (instance, error) {
+// open loads the artifact at path; data, if not nil, is its bytes as
+// already read and checked (native and wasm load those, not the file).
+func (r *Registry) open(ctx context.Context, t Transport, path string, data []byte) (instance, error) {
 	switch t {
 	case Native:
 		r.nativeOnce.Do(func() {
@@ -235,7 +237,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 				r.native.Gate = journalGate{r}
 			}
 		})
-		inst, err := r.native.Load(ctx, path)
+		inst, err := r.native.LoadBytes(ctx, path, data)
 		if err != nil {
 			return nil, err
 		}
@@ -251,6 +253,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 
 				MaxSize:       r.cfg.maxArtifactSize,
 				AllowCommands: r.cfg.allowCommands,
+				CheckCopy:     r.checkCopy(), // WithTrustedKeys
 			})
 		})
 		inst, err := r.process.Load(ctx, path)
@@ -271,7 +274,7 @@ func (r *Registry) open(ctx context.Context, t Transport, path string) (instance
 		if r.wasmErr != nil {
 			return nil, sdk.Errorf(sdk.CodeIncompatible, "the wasm transport: %v", r.wasmErr)
 		}
-		inst, err := r.wasm.Load(ctx, path)
+		inst, err := r.wasm.LoadBytes(ctx, path, data)
 		if err != nil {
 			return nil, err
 		}

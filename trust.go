@@ -1,6 +1,8 @@
 package hotmod
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -41,7 +43,11 @@ func (r *Registry) verifyArtifact(path string) (*signing.Verified, error) {
 	if r.cfg.trust == nil {
 		return nil, nil
 	}
-	v, err := r.cfg.trust.Verify(path)
+	verify := r.cfg.trust.Verify
+	if t, _ := transportOf(path); t == Native || t == Wasm {
+		verify = r.cfg.trust.ReadVerified // loaded from the bytes checked
+	}
+	v, err := verify(path)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%s: refused: %v", path, err)
 	}
@@ -95,4 +101,33 @@ func (d *dirWatch) affected(path string) []string {
 		return []string{signed}
 	}
 	return d.r.failedLaunchFiles(d.dir)
+}
+
+// verifiedKey carries a load's *signing.Verified to the process loader's
+// CheckCopy.
+type verifiedKey struct{}
+
+func withVerified(ctx context.Context, v *signing.Verified) context.Context {
+	if v == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, verifiedKey{}, v)
+}
+
+// checkCopy is the process loader's CheckCopy when trusted keys are set:
+// the private copy children start from must be the bytes verified.
+func (r *Registry) checkCopy() func(ctx context.Context, artifact, sum string) error {
+	if r.cfg.trust == nil {
+		return nil
+	}
+	return func(ctx context.Context, artifact, sum string) error {
+		v, _ := ctx.Value(verifiedKey{}).(*signing.Verified)
+		if v == nil {
+			return fmt.Errorf("refused: its signature was not verified")
+		}
+		if v.Sum != sum {
+			return fmt.Errorf("refused: its bytes changed between signature verification and loading (sha256 %.12s verified, %.12s copied): publish artifacts by renaming them into place", v.Sum, sum)
+		}
+		return nil
+	}
 }

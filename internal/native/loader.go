@@ -115,13 +115,22 @@ var ProbeTimeout = 30 * time.Second
 // for the steps. Every refusal is an *sdk.Error with code incompatible
 // (errors.Is(err, sdk.ErrIncompatible)); the host is unaffected by it.
 func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
+	return l.LoadBytes(ctx, path, nil)
+}
+
+// LoadBytes is Load of data, the artifact's bytes already read from path
+// (and checked, say, against a signature): the file is not read again, so
+// what is loaded is what was checked. nil data reads path.
+func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, sdk.Errorf(sdk.CodeIncompatible, "reading native module: %v", err)
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, sdk.Errorf(sdk.CodeIncompatible, "reading native module: %v", err)
+		}
 	}
 	h := sha256.Sum256(data)
 	sum := hex.EncodeToString(h[:])

@@ -38,6 +38,11 @@ type Config struct {
 	// not_active. It may run before the Load that returned inst has been
 	// seen by the caller's bookkeeping; Instance.Failed reports it too.
 	OnFailed func(inst *Instance, err error)
+	// CheckCopy, when set, is called with the sha256 (hex) of an executable
+	// artifact's private copy before any child is started from it; an error
+	// refuses the load. A host that verified the artifact's signature checks
+	// here that what will run is what it verified.
+	CheckCopy func(ctx context.Context, artifact, sum string) error
 	// Grace is how long a cancelled call (its context ended) may take to
 	// answer before its child is killed and replaced, and how long a closed
 	// child may take to exit. Default 1s.
@@ -200,6 +205,14 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 		sp, err = l.launchSpec(abs)
 	} else {
 		sp, err = l.executableSpec(abs)
+		if err == nil && l.cfg.CheckCopy != nil {
+			if err = sp.wait(); err == nil {
+				err = l.cfg.CheckCopy(ctx, abs, sp.sum)
+			}
+			if err != nil {
+				sp.release()
+			}
+		}
 	}
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "process module %s: %v", path, err)

@@ -4,7 +4,10 @@ package process
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,5 +243,32 @@ func TestExecutableIsPrivate(t *testing.T) {
 	}
 	if inst.Sum() != sum {
 		t.Errorf("the sum changed")
+	}
+}
+
+// CheckCopy sees the sha256 of the private copy before any child starts
+// from it, and its error refuses the load: the program never runs.
+func TestCheckCopy(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "ran")
+	script := []byte("#!/bin/sh\ntouch " + mark + "\n")
+	path := filepath.Join(dir, "x.process")
+	if err := os.WriteFile(path, script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	l := NewLoader(Config{Dir: t.TempDir(), CheckCopy: func(_ context.Context, artifact, sum string) error {
+		seen = sum
+		return fmt.Errorf("not the bytes verified")
+	}})
+	_, err := l.Load(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "not the bytes verified") {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := sha256.Sum256(script); seen != hex.EncodeToString(want[:]) {
+		t.Errorf("CheckCopy got sum %s, want the sha256 of the file", seen)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the program ran although CheckCopy refused it")
 	}
 }

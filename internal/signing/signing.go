@@ -35,6 +35,9 @@ const Ext = ".sig"
 // one-line trusted comment is about 300 bytes.
 const MaxSignature = 4 << 10
 
+// MaxArtifact bounds the artifact ReadVerified reads into memory.
+const MaxArtifact = 1 << 30
+
 // maxLaunchFile bounds the launch file read to find the files it names
 // (the process transport refuses larger ones anyway).
 const maxLaunchFile = 1 << 20
@@ -153,6 +156,16 @@ type Verified struct {
 	// Files are the files a launch file names inside its directory, each
 	// verified with the same claim.
 	Files []string
+	// Data are the verified bytes, from ReadVerified only.
+	Data []byte
+}
+
+// ReadVerified is Verify that also returns the artifact's bytes as they were
+// verified (in Verified.Data), for a loader to use instead of reading the
+// file again: what is loaded is then what was checked, whatever happens to
+// the file meanwhile. It reads at most MaxArtifact bytes.
+func (v *Verifier) ReadVerified(path string) (*Verified, error) {
+	return v.verify(path, true)
 }
 
 // Verify checks the signature file path+".sig" of the artifact at path
@@ -162,7 +175,11 @@ type Verified struct {
 // by a trusted key for the same module and version. The error says what is
 // wrong and what to do.
 func (v *Verifier) Verify(path string) (*Verified, error) {
-	got, err := v.verifyFile(path)
+	return v.verify(path, false)
+}
+
+func (v *Verifier) verify(path string, keep bool) (*Verified, error) {
+	got, err := v.verifyFile(path, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +189,7 @@ func (v *Verifier) Verify(path string) (*Verified, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			sub, err := v.verifyFile(f)
+			sub, err := v.verifyFile(f, false)
 			if err != nil {
 				return nil, fmt.Errorf("the launch file runs %s, which must be signed too: %w", filepath.Base(f), err)
 			}
@@ -186,8 +203,9 @@ func (v *Verifier) Verify(path string) (*Verified, error) {
 	return got, nil
 }
 
-// verifyFile checks one file against its signature file.
-func (v *Verifier) verifyFile(path string) (*Verified, error) {
+// verifyFile checks one file against its signature file; keep keeps the
+// bytes it read in Verified.Data.
+func (v *Verifier) verifyFile(path string, keep bool) (*Verified, error) {
 	sigPath := path + Ext
 	text, err := readLimited(sigPath, MaxSignature)
 	if errors.Is(err, os.ErrNotExist) {
@@ -211,7 +229,18 @@ func (v *Verifier) verifyFile(path string) (*Verified, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	ok, err = verifyReader(key, io.TeeReader(f, h), text, sig.Algorithm)
+	var r io.Reader = io.TeeReader(f, h)
+	var data []byte
+	if keep {
+		if data, err = io.ReadAll(io.LimitReader(r, MaxArtifact+1)); err != nil {
+			return nil, fmt.Errorf("reading %s to verify it: %v", filepath.Base(path), err)
+		}
+		if len(data) > MaxArtifact {
+			return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), MaxArtifact)
+		}
+		r = bytes.NewReader(data)
+	}
+	ok, err = verifyReader(key, r, text, sig.Algorithm)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s to verify it: %v", filepath.Base(path), err)
 	}
@@ -223,7 +252,7 @@ func (v *Verifier) verifyFile(path string) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signature %s: %w", filepath.Base(sigPath), err)
 	}
-	return &Verified{Claim: c, KeyID: KeyID(sig.KeyID), Sum: hex.EncodeToString(h.Sum(nil))}, nil
+	return &Verified{Claim: c, KeyID: KeyID(sig.KeyID), Sum: hex.EncodeToString(h.Sum(nil)), Data: data}, nil
 }
 
 // verifyReader checks the message r against the signature text. A prehashed
@@ -309,4 +338,12 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
 	}
 	return data, nil
+}
+
+// Bytes returns the verified bytes ReadVerified kept; nil for a nil v.
+func (v *Verified) Bytes() []byte {
+	if v == nil {
+		return nil
+	}
+	return v.Data
 }

@@ -97,6 +97,13 @@ func TestVerify(t *testing.T) {
 	if err := got.Admit("pricing", "1.2.0", got.Sum); err != nil {
 		t.Errorf("Admit of what was signed: %v", err)
 	}
+	if got.Bytes() != nil {
+		t.Error("Verify kept the bytes; only ReadVerified does")
+	}
+	read, err := verifier(t, pub).ReadVerified(art)
+	if err != nil || string(read.Bytes()) != string(data) || read.Sum != got.Sum {
+		t.Errorf("ReadVerified = %q, %v; want the artifact's bytes", read.Bytes(), err)
+	}
 
 	t.Run("rotation: either trusted key", func(t *testing.T) {
 		art2 := signed(t, other, dir, "other.so", data, pricing)

@@ -33,7 +33,7 @@ func Inspect(ctx context.Context, path string, cfg Config) (Inspection, error) {
 		return Inspection{}, err
 	}
 	defer l.Close(context.Background())
-	i, g, err := l.open(ctx, path)
+	i, g, err := l.open(ctx, path, nil)
 	if err != nil {
 		return Inspection{}, err
 	}

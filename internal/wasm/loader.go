@@ -152,12 +152,19 @@ func DefaultCacheDir() string {
 // grants. Every refusal is an *sdk.Error with code incompatible that says
 // why and what to do. See the package documentation for the steps.
 func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
+	return l.LoadBytes(ctx, path, nil)
+}
+
+// LoadBytes is Load of data, the artifact's bytes already read from path
+// (and checked, say, against a signature): the file is not read again, so
+// what is loaded is what was checked. nil data reads path.
+func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Instance, error) {
 	start := time.Now()
 	// Close interrupts a load: its guest's initialisation could loop.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.ctx, cancel)()
-	i, g, err := l.open(ctx, path)
+	i, g, err := l.open(ctx, path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -195,12 +202,18 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 
 // open reads, compiles and starts the first guest of the artifact at path
 // in the sandbox, and reads what it says of itself. The guest counts as
-// live; the instance is not registered.
-func (l *Loader) open(ctx context.Context, path string) (*Instance, *guest, error) {
+// live; the instance is not registered. data, if not nil, is the file's
+// bytes, already read.
+func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance, *guest, error) {
 	if l.isClosed() {
 		return nil, nil, sdk.Errorf(sdk.CodeNotActive, "loading %s: the wasm loader is closed", path)
 	}
-	data, err := readArtifact(path)
+	var err error
+	if data == nil {
+		data, err = readArtifact(path)
+	} else if len(data) > MaxArtifactSize {
+		err = fmt.Errorf("%s is %d bytes, over the limit of %d", path, len(data), MaxArtifactSize)
+	}
 	if err != nil {
 		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "reading wasm module: %v", err)
 	}
