@@ -167,6 +167,11 @@ func serve(f serveFlags, stderr io.Writer) error {
 			if !ready.Load() {
 				return false, "loading the modules of " + dir
 			}
+			for _, w := range reg.WatchStatus() {
+				if !w.Watching {
+					return false, fmt.Sprintf("the module directory %s is gone since %s (%s); the modules loaded from it keep serving, and it is picked up again when it is back", w.Dir, w.Since.Format(time.RFC3339), w.Reason)
+				}
+			}
 			return true, ""
 		},
 		Recycle: wk.RequestRecycle,

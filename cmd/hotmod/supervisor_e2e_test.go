@@ -459,3 +459,37 @@ func TestRecycleUnderLoad(t *testing.T) {
 	}
 	d.stop(t, syscall.SIGTERM)
 }
+
+// TestReadyzWhenTheDirectoryGoes: a module directory that disappears makes
+// /readyz answer 503 with the reason, and 200 again once it is back.
+func TestReadyzWhenTheDirectoryGoes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a test that runs the hotmod binary")
+	}
+	plugins := filepath.Join(t.TempDir(), "plugins")
+	d := startDaemon(t, plugins, "--state-dir", filepath.Join(t.TempDir(), "state"))
+	readyz := func(want int, body string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			status, got, err := api("GET", "http://"+d.addr+"/readyz", "")
+			if err == nil && status == want && strings.Contains(got, body) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET /readyz: %d %s %v, want %d with %q", status, got, err, want, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	readyz(200, `"status":"ready"`)
+	if err := os.RemoveAll(plugins); err != nil {
+		t.Fatal(err)
+	}
+	readyz(503, "is gone since")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	readyz(200, `"status":"ready"`)
+	d.stop(t, syscall.SIGTERM)
+}
