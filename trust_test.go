@@ -44,7 +44,7 @@ func TestWithTrustedKeys(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	r := newRegistry(t, hotmod.WithTrustedKeys(filepath.Join(keys, "k.pub")))
+	r := newRegistry(t, hotmod.WithTrustedKeys(filepath.Join(keys, "k.pub")), hotmod.WithAllowCommands("python3"))
 	launch := filepath.Join(dir, "textstats.process.json")
 
 	// A script that would leave a trace if it ran.

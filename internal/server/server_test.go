@@ -663,7 +663,7 @@ func TestRollouts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := server.New(reg, logger)
+	h := authed(t, reg, logger)
 	cases := []struct {
 		method, target string
 		status         int
