@@ -333,7 +333,6 @@ func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey
 	return cert, key
 }
 
-
 // TestUnixSocket: on the Unix socket the file's permissions are the access
 // control: the CLI needs no token there and acts as admin.
 func TestUnixSocket(t *testing.T) {

@@ -57,13 +57,13 @@ func addSecurityFlags(fl *pflag.FlagSet) *securityFlags {
 
 // security is what the flags set up, before anything is loaded.
 type security struct {
-	f         *securityFlags
-	tls       *tls.Config // nil: plain HTTP
-	loopback  bool
-	tokens    *auth.Store
-	admin     string // the local admin token
-	logger    *slog.Logger
-	unix      net.Listener // nil without --unix
+	f        *securityFlags
+	tls      *tls.Config // nil: plain HTTP
+	loopback bool
+	tokens   *auth.Store
+	admin    string // the local admin token
+	logger   *slog.Logger
+	unix     net.Listener // nil without --unix
 }
 
 // prepare checks the flags against the address to listen on and opens the
