@@ -29,6 +29,7 @@ type config struct {
 
 	guards    *Guards
 	callDepth int
+	observers []Observer
 }
 
 func defaultConfig() config {

@@ -74,9 +74,10 @@ type ModuleInfo struct {
 	Artifact  string        `json:"artifact,omitempty"` // the file it came from
 	Sum       string        `json:"sha256,omitempty"`   // of the artifact's bytes
 	Since     time.Time     `json:"since"`              // when it entered State
-	InFlight  int64         `json:"in_flight"`          // calls running now
+	InFlight  int64         `json:"in_flight"`          // calls running now, abandoned ones included
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
-	Guard     *GuardStats   `json:"guard,omitempty"` // with WithGuards: breaker state and counters
+	Guard     *GuardStats   `json:"guard,omitempty"`  // with WithGuards: breaker state and counters
+	Stages    []Stage       `json:"stages,omitempty"` // how long each stage of its load took, in order
 }
 
 // GuardStats is what the guards counted for one version: calls, failures,
@@ -102,6 +103,10 @@ type Event struct {
 	From, To  State
 	Err       error  // why, when To is Failed (or a drain that timed out)
 	Reason    string // what it waits for, when To is Validated and it waits for requirements
+	// Stages says how long each stage of the version's load took (and its
+	// drain, when To is Unloaded); set when To is Active, Draining,
+	// Unloaded or Failed.
+	Stages []Stage
 }
 
 func (e Event) String() string {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -105,6 +106,8 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}
 	h := sha256.Sum256(data)
 	sum := hex.EncodeToString(h[:])
+	rec := stages.From(ctx)
+	at := rec.Since(stages.Read, start)
 
 	if err := lockLoads(ctx); err != nil {
 		return nil, sdk.Errorf(sdk.CodeTimeout, "loading %s: %v", path, err)
@@ -119,6 +122,7 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}
 
 	rep, err := preflight(bytes.NewReader(data), path, hostBuildInfo())
+	at = rec.Since(stages.Preflight, at)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%v", err)
 	}
@@ -139,10 +143,12 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	}()
 
 	probeStart := time.Now()
-	if _, err := probe(ctx, l.replayList(), private); err != nil {
+	_, err = probe(ctx, l.replayList(), private)
+	at = rec.Since(stages.Probe, probeStart)
+	if err != nil {
 		return nil, refusal(path, err)
 	}
-	probeTime := time.Since(probeStart)
+	probeTime := at.Sub(probeStart)
 
 	// The probe passed: open it here. From now on the plugin is part of the
 	// process for good, whatever happens next, so it joins the replay list.
@@ -161,6 +167,7 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	if err == nil {
 		err = mod.Validate()
 	}
+	rec.Since(stages.Open, at)
 	if err != nil {
 		o.err = refusal(path, err)
 		return nil, o.err

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -145,6 +146,8 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "process module %s: %v", path, err)
 	}
+	rec := stages.From(ctx)
+	readStart := time.Now()
 	var sp *spec
 	if strings.HasSuffix(abs, ".json") {
 		sp, err = l.launchSpec(abs)
@@ -154,7 +157,9 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "process module %s: %v", path, err)
 	}
+	startAt := rec.Since(stages.Read, readStart)
 	inst, err := l.start(ctx, sp)
+	rec.Since(stages.Start, startAt)
 	if err != nil {
 		sp.wait()
 		sp.release()
