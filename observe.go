@@ -2,6 +2,7 @@ package hotmod
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/hotmod/hotmod/internal/chain"
@@ -116,4 +117,71 @@ func observing(obs []Observer) guard.Interceptor {
 			return out, err
 		}
 	}
+}
+
+// Runtime is what a transport shows of the resources a version holds:
+// the processes of a process module, the guests of a WebAssembly module.
+type Runtime struct {
+	Processes        int   `json:"processes,omitempty"`          // process: children serving now
+	Restarts         int64 `json:"restarts,omitempty"`           // process: children restarted after dying
+	Guests           int   `json:"guests,omitempty"`             // wasm: guest instances (idle, busy or starting)
+	GuestMemoryBytes int64 `json:"guest_memory_bytes,omitempty"` // wasm: their linear memory
+}
+
+// runtimeOf asks inst for its Runtime, or returns nil when its transport
+// has none to show.
+func runtimeOf(inst instance) *Runtime {
+	switch i := inst.(type) {
+	case interface {
+		PIDs() []int
+		Restarts() int64
+	}:
+		return &Runtime{Processes: len(i.PIDs()), Restarts: i.Restarts()}
+	case interface{ Guests() (int, int64) }:
+		n, mem := i.Guests()
+		return &Runtime{Guests: n, GuestMemoryBytes: mem}
+	}
+	return nil
+}
+
+// eventJSON is how an Event is written in JSON.
+type eventJSON struct {
+	Time      time.Time `json:"time"`
+	Module    string    `json:"module,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Transport Transport `json:"transport,omitempty"`
+	Artifact  string    `json:"artifact,omitempty"`
+	From      State     `json:"from"`
+	To        State     `json:"to"`
+	Code      sdk.Code  `json:"code,omitempty"` // of the error
+	Error     string    `json:"error,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Stages    []Stage   `json:"stages,omitempty"`
+}
+
+// MarshalJSON writes the event with its error as a string and stage
+// durations in seconds, as GET /v1/events sends it.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := eventJSON{Time: e.Time, Module: e.Module, Version: e.Version, Transport: e.Transport,
+		Artifact: e.Artifact, From: e.From, To: e.To, Reason: e.Reason, Stages: e.Stages}
+	if e.Err != nil {
+		se := sdk.AsError(e.Err)
+		j.Code, j.Error = se.Code, se.Message
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; the error comes back as an
+// *sdk.Error with its code and message.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j eventJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Event{Time: j.Time, Module: j.Module, Version: j.Version, Transport: j.Transport,
+		Artifact: j.Artifact, From: j.From, To: j.To, Reason: j.Reason, Stages: j.Stages}
+	if j.Error != "" {
+		e.Err = &sdk.Error{Code: j.Code, Message: j.Error}
+	}
+	return nil
 }

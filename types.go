@@ -76,8 +76,9 @@ type ModuleInfo struct {
 	Since     time.Time     `json:"since"`              // when it entered State
 	InFlight  int64         `json:"in_flight"`          // calls running now, abandoned ones included
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
-	Guard     *GuardStats   `json:"guard,omitempty"`  // with WithGuards: breaker state and counters
-	Stages    []Stage       `json:"stages,omitempty"` // how long each stage of its load took, in order
+	Guard     *GuardStats   `json:"guard,omitempty"`   // with WithGuards: breaker state and counters
+	Stages    []Stage       `json:"stages,omitempty"`  // how long each stage of its load took, in order
+	Runtime   *Runtime      `json:"runtime,omitempty"` // processes or guests it holds
 }
 
 // GuardStats is what the guards counted for one version: calls, failures,

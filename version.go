@@ -118,6 +118,7 @@ func (v *version) info() ModuleInfo {
 		Name: v.name, Version: m.Version, Transport: v.transport, State: v.state,
 		Reason: v.reason, Artifact: v.artifact, Sum: v.inst.Sum(), Since: v.since,
 		InFlight: v.inFlight(), Manifest: &m, Guard: v.guardStats(), Stages: v.stages.Stages(),
+		Runtime: runtimeOf(v.inst),
 	}
 	if v.stats != nil {
 		// A call abandoned at its deadline is still running in the module.

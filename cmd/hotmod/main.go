@@ -3,6 +3,7 @@
 //
 //	hotmod serve [--dir ./plugins] [--listen 127.0.0.1:7700]   run the daemon
 //	hotmod ls [--json]                                         what the daemon holds
+//	hotmod events [--json]                                     follow the lifecycle events
 //	hotmod invoke MODULE[@RANGE] METHOD ['{"json":"params"}']  call a method
 //	hotmod inspect FILE [--json]                               what an artifact is, and whether this hotmod loads it
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
@@ -78,7 +79,7 @@ Client commands (ls, invoke) find the daemon with --addr or $HOTMOD_ADDR
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
+	root.AddCommand(serveCmd(), lsCmd(), eventsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd())
 	return root, started
 }
 

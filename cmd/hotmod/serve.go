@@ -30,6 +30,7 @@ type serveFlags struct {
 	concurrency, breaker   int
 	logFormat, logLevel    string
 	drainTimeout, shutdown time.Duration
+	observe                *observeFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -42,7 +43,7 @@ directory (new or changed files are loaded, removed ones unloaded) and
 answers the HTTP API on --listen:
 
   POST /v1/invoke/{module}/{method}   params as a JSON object
-  GET  /v1/modules, /v1/modules/{name}, /healthz
+  GET  /v1/modules, /v1/modules/{name}, /v1/events, /metrics, /healthz
 
 Publish an artifact by renaming it into the directory (hotmod build does).
 Logs go to stderr. SIGINT or SIGTERM stops the daemon: calls in flight
@@ -63,6 +64,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.IntVar(&f.concurrency, "concurrency", 64, "calls one module may run at once; more get overloaded")
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures that open a version's circuit (calls then get circuit_open; one probe after 5s)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a replaced or removed version waits for its calls in flight")
+	f.observe = addObserveFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	return cmd
 }
@@ -77,6 +79,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationsInSeconds
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("--log-format %q: use text or json", format)
@@ -125,7 +128,12 @@ func serve(f serveFlags, stderr io.Writer) error {
 		}
 		opts = append(opts, hotmod.WithWasmGrants(f.wasmGrants...))
 	}
-	reg := hotmod.New(opts...)
+	obs, err := newObservability(f.observe, logger)
+	if err != nil {
+		return err
+	}
+	reg := hotmod.New(append(opts, obs.opts...)...)
+	defer obs.watch(reg)()
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := reg.Watch(watchCtx, dir); err != nil {
@@ -135,7 +143,7 @@ func serve(f serveFlags, stderr io.Writer) error {
 	logger.Info("watching", "dir", dir)
 
 	srv := &http.Server{
-		Handler:           server.New(reg, logger),
+		Handler:           obs.handler(server.New(reg, logger, obs.routes...)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

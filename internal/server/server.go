@@ -9,7 +9,11 @@
 //	GET  /v1/capabilities/{name}        {"capability": …, "providers": [ModuleInfo…]}: the
 //	                                    active versions providing it (?range=^1.2 narrows),
 //	                                    the one a module requiring it reaches first
+//	GET  /v1/events                     lifecycle events as they happen, as Server-Sent
+//	                                    Events (see events.go)
 //	GET  /healthz                       {"status": "ok"}
+//
+// More routes (GET /metrics, say) are given to New by the program.
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
 // "greeter@1.2.3" or "greeter@^1.2" (escaped or not: "greeter@%5E1.2").
@@ -68,12 +72,19 @@ const (
 )
 
 // endpoints is what a request to an unknown path is told.
-const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /healthz"
+const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /v1/events, GET /healthz"
 
-// New returns the API's handler for reg. It logs to logger (nil means
-// slog.Default()): calls that fail inside hotmod (code internal) as errors,
-// and every request at debug level.
-func New(reg *hotmod.Registry, logger *slog.Logger) http.Handler {
+// Route is one more endpoint for the API to serve: Pattern as
+// http.ServeMux takes it ("GET /metrics").
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// New returns the API's handler for reg, with the extra routes. It logs to
+// logger (nil means slog.Default()): calls that fail inside hotmod (code
+// internal) as errors, and every request at debug level.
+func New(reg *hotmod.Registry, logger *slog.Logger, extra ...Route) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -87,6 +98,11 @@ func New(reg *hotmod.Registry, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("/v1/modules/{name}", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /v1/capabilities/{name}", s.capability)
 	mux.HandleFunc("/v1/capabilities/{name}", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /v1/events", s.events) // role: read
+	mux.HandleFunc("/v1/events", methodNotAllowed("GET"))
+	for _, r := range extra {
+		mux.Handle(r.Pattern, r.Handler)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/server"
+	"github.com/hotmod/hotmod/observe"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+)
+
+// observeFlags are serve's flags for metrics and traces.
+type observeFlags struct {
+	metrics bool
+}
+
+func addObserveFlags(fl *pflag.FlagSet) *observeFlags {
+	f := &observeFlags{}
+	fl.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
+	return f
+}
+
+// observability is what serve needs for metrics and traces: options for
+// the registry, routes for the API, and what to start once the registry
+// exists.
+type observability struct {
+	opts    []hotmod.Option
+	routes  []server.Route
+	metrics *observe.Metrics
+	logger  *slog.Logger
+}
+
+func newObservability(f *observeFlags, logger *slog.Logger) (*observability, error) {
+	o := &observability{logger: logger}
+	if f == nil || !f.metrics {
+		return o, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	m, err := observe.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	o.metrics = m
+	o.opts = append(o.opts, hotmod.WithObserver(m))
+	o.routes = append(o.routes, server.Route{Pattern: "GET /metrics", // role: read
+		Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn), Timeout: metricsTimeout})})
+	return o, nil
+}
+
+// metricsTimeout bounds one scrape.
+const metricsTimeout = 10 * time.Second
+
+// watch starts what follows the registry's lifecycle; the returned function
+// stops it.
+func (o *observability) watch(reg *hotmod.Registry) func() {
+	if o.metrics == nil {
+		return func() {}
+	}
+	stop, err := o.metrics.Watch(reg)
+	if err != nil {
+		o.logger.Error("lifecycle metrics are off", "error", err)
+		return func() {}
+	}
+	return stop
+}
+
+// handler wraps the API's handler (with the trace middleware, when traces
+// are on).
+func (o *observability) handler(h http.Handler) http.Handler { return h }
+
+// durationsInSeconds is a slog ReplaceAttr for JSON logs: a duration is
+// written as seconds (a float), not as integer nanoseconds.
+func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
+}
