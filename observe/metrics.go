@@ -75,7 +75,7 @@ type Metrics struct {
 	registerer prometheus.Registerer
 
 	mu     sync.Mutex
-	active map[string]*semver.Version // by artifact (module name for builtins): the version it serves
+	active map[string]*semver.Version // by artifact: the version it serves
 }
 
 // NewMetrics registers hotmod's metrics with r and returns the observer
@@ -112,27 +112,28 @@ func NewMetrics(r prometheus.Registerer) (*Metrics, error) {
 }
 
 // ForVersion binds the version's series once, per method, so that a call
-// costs a map lookup and two atomic updates, and no allocation.
+// costs a map lookup and two atomic updates, and no allocation. The series
+// of each method start at zero; those of methods the manifest does not
+// list (method "(unknown)") appear with their first call.
 func (m *Metrics) ForVersion(v hotmod.VersionInfo) hotmod.VersionObserver {
-	vm := &versionMetrics{methods: make(map[string]*methodMetrics, len(v.Manifest.Methods))}
-	bind := func(method string) *methodMetrics {
-		return &methodMetrics{
-			labels: [3]string{v.Module, v.Version, method},
+	vm := &versionMetrics{methods: make(map[string]*methodMetrics, len(v.Manifest.Methods)),
+		unknown: methodMetrics{labels: [3]string{v.Module, v.Version, UnknownMethod}, calls: m.calls},
+		duration: m.duration}
+	for _, mi := range v.Manifest.Methods {
+		vm.methods[mi.Name] = &methodMetrics{
+			labels: [3]string{v.Module, v.Version, mi.Name},
 			calls:  m.calls,
-			ok:     m.calls.WithLabelValues(v.Module, v.Version, method, CodeOK),
-			took:   m.duration.WithLabelValues(v.Module, v.Version, method),
+			ok:     m.calls.WithLabelValues(v.Module, v.Version, mi.Name, CodeOK),
+			took:   m.duration.WithLabelValues(v.Module, v.Version, mi.Name),
 		}
 	}
-	for _, mi := range v.Manifest.Methods {
-		vm.methods[mi.Name] = bind(mi.Name)
-	}
-	vm.unknown = bind(UnknownMethod)
 	return vm
 }
 
 type versionMetrics struct {
-	methods map[string]*methodMetrics
-	unknown *methodMetrics
+	methods  map[string]*methodMetrics
+	unknown  methodMetrics // bound on first use
+	duration *prometheus.HistogramVec
 }
 
 type methodMetrics struct {
@@ -143,25 +144,32 @@ type methodMetrics struct {
 	codes  sync.Map // sdk.Code → prometheus.Counter, bound on first use
 }
 
-func (vm *versionMetrics) method(name string) *methodMetrics {
-	if mm := vm.methods[name]; mm != nil {
-		return mm
-	}
-	return vm.unknown
-}
-
-func (vm *versionMetrics) CallStart(ctx context.Context, _ hotmod.CallInfo) context.Context {
-	return ctx
-}
+func (vm *versionMetrics) CallStart(ctx context.Context, _ hotmod.CallInfo) context.Context { return ctx }
 
 func (vm *versionMetrics) CallEnd(_ context.Context, c hotmod.CallInfo, took time.Duration, err error) {
-	mm := vm.method(c.Method)
-	mm.took.Observe(took.Seconds())
-	if err == nil {
-		mm.ok.Inc()
-		return
+	mm := vm.methods[c.Method]
+	if mm == nil {
+		mm = &vm.unknown
+		l := mm.labels
+		vm.duration.WithLabelValues(l[0], l[1], l[2]).Observe(took.Seconds())
+		if err == nil {
+			err = errUnknownOK // a transport that answers methods it does not list
+		}
+	} else {
+		mm.took.Observe(took.Seconds())
+		if err == nil {
+			mm.ok.Inc()
+			return
+		}
 	}
-	code := sdk.CodeOf(err)
+	mm.count(sdk.CodeOf(err))
+}
+
+// errUnknownOK stands for a success of an unlisted method, counted as ok.
+var errUnknownOK = &sdk.Error{Code: CodeOK}
+
+// count adds one to the method's calls that ended with code.
+func (mm *methodMetrics) count(code sdk.Code) {
 	if ctr, ok := mm.codes.Load(code); ok {
 		ctr.(prometheus.Counter).Inc()
 		return
@@ -216,13 +224,10 @@ func (m *Metrics) event(e hotmod.Event) {
 		m.calls.DeletePartialMatch(prometheus.Labels{"module": e.Module, "version": e.Version})
 		m.duration.DeletePartialMatch(prometheus.Labels{"module": e.Module, "version": e.Version})
 	}
-	if e.Module == "" {
-		return
+	if e.Module == "" || e.Artifact == "" {
+		return // builtins never replace one another
 	}
 	key := e.Artifact
-	if key == "" {
-		key = "builtin:" + e.Module
-	}
 	v, err := semver.NewVersion(e.Version)
 	if err != nil {
 		return

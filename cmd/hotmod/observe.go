@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/hotmod/hotmod"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // observeFlags are serve's flags for metrics and traces.
@@ -32,11 +35,21 @@ type observability struct {
 	opts    []hotmod.Option
 	routes  []server.Route
 	metrics *observe.Metrics
+	traces  *sdktrace.TracerProvider // nil: traces are off
 	logger  *slog.Logger
 }
 
 func newObservability(f *observeFlags, logger *slog.Logger) (*observability, error) {
 	o := &observability{logger: logger}
+	tp, err := observe.TracerProviderFromEnv(context.Background(), os.Stdout)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if tp != nil {
+		o.traces = tp
+		o.opts = append(o.opts, hotmod.WithObserver(observe.NewTracing(tp)))
+		logger.Info("tracing", "exporter", os.Getenv("OTEL_TRACES_EXPORTER"))
+	}
 	if f == nil || !f.metrics {
 		return o, nil
 	}
@@ -57,23 +70,40 @@ func newObservability(f *observeFlags, logger *slog.Logger) (*observability, err
 // metricsTimeout bounds one scrape.
 const metricsTimeout = 10 * time.Second
 
+// traceFlushTimeout bounds the export of the spans still held at shutdown.
+const traceFlushTimeout = 5 * time.Second
+
 // watch starts what follows the registry's lifecycle; the returned function
-// stops it.
+// stops it, and flushes the spans not exported yet.
 func (o *observability) watch(reg *hotmod.Registry) func() {
-	if o.metrics == nil {
-		return func() {}
+	stop := func() {}
+	if o.metrics != nil {
+		var err error
+		if stop, err = o.metrics.Watch(reg); err != nil {
+			o.logger.Error("lifecycle metrics are off", "error", err)
+			stop = func() {}
+		}
 	}
-	stop, err := o.metrics.Watch(reg)
-	if err != nil {
-		o.logger.Error("lifecycle metrics are off", "error", err)
-		return func() {}
+	return func() {
+		stop()
+		if o.traces != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+			defer cancel()
+			if err := o.traces.Shutdown(ctx); err != nil {
+				o.logger.Warn("spans may be lost", "error", err)
+			}
+		}
 	}
-	return stop
 }
 
-// handler wraps the API's handler (with the trace middleware, when traces
-// are on).
-func (o *observability) handler(h http.Handler) http.Handler { return h }
+// handler wraps the API's handler: with traces on, each request continues
+// the trace of its traceparent header.
+func (o *observability) handler(h http.Handler) http.Handler {
+	if o.traces == nil {
+		return h
+	}
+	return observe.TraceHTTP(h, o.traces, observe.Propagator)
+}
 
 // durationsInSeconds is a slog ReplaceAttr for JSON logs: a duration is
 // written as seconds (a float), not as integer nanoseconds.
