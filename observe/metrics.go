@@ -117,7 +117,7 @@ func NewMetrics(r prometheus.Registerer) (*Metrics, error) {
 // list (method "(unknown)") appear with their first call.
 func (m *Metrics) ForVersion(v hotmod.VersionInfo) hotmod.VersionObserver {
 	vm := &versionMetrics{methods: make(map[string]*methodMetrics, len(v.Manifest.Methods)),
-		unknown: methodMetrics{labels: [3]string{v.Module, v.Version, UnknownMethod}, calls: m.calls},
+		unknown:  methodMetrics{labels: [3]string{v.Module, v.Version, UnknownMethod}, calls: m.calls},
 		duration: m.duration}
 	for _, mi := range v.Manifest.Methods {
 		vm.methods[mi.Name] = &methodMetrics{
@@ -144,7 +144,9 @@ type methodMetrics struct {
 	codes  sync.Map // sdk.Code → prometheus.Counter, bound on first use
 }
 
-func (vm *versionMetrics) CallStart(ctx context.Context, _ hotmod.CallInfo) context.Context { return ctx }
+func (vm *versionMetrics) CallStart(ctx context.Context, _ hotmod.CallInfo) context.Context {
+	return ctx
+}
 
 func (vm *versionMetrics) CallEnd(_ context.Context, c hotmod.CallInfo, took time.Duration, err error) {
 	mm := vm.methods[c.Method]
