@@ -797,7 +797,8 @@ func (c *child) pumpStderr(r *os.File, logger *slog.Logger) {
 		if len(line) > 0 || (err == nil && !isPrefix) {
 			s := strings.ToValidUTF8(string(line), "\uFFFD")
 			c.stderr.add(s)
-			logger.Info("process module stderr", "module", c.name(), "pid", c.pid, "line", s)
+			module, version, _ := strings.Cut(c.name(), "@") // the artifact's name, no version, before the handshake
+			logger.Info("process module stderr", "module", module, "version", version, "pid", c.pid, "line", s)
 		}
 		if err != nil {
 			return

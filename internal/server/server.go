@@ -162,7 +162,7 @@ func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 		// logged with its stack where it was recovered; the rest is the
 		// caller's business (and in the debug log).
 		if e.Code == sdk.CodeInternal {
-			s.logger.Error("call failed", "module", ref, "method", method, "code", string(e.Code), "message", e.Message)
+			s.logger.Error("call failed", logRef(ref, method, "code", string(e.Code), "message", e.Message)...)
 		}
 		writeError(w, StatusOf(e.Code), e)
 		return
@@ -170,7 +170,7 @@ func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 	body, err := encodeResult(out)
 	if err != nil {
 		e := sdk.Errorf(sdk.CodeInternal, "%s.%s returned a result that cannot be sent: %v", ref, method, err)
-		s.logger.Error("bad result", "module", ref, "method", method, "message", e.Message)
+		s.logger.Error("bad result", logRef(ref, method, "message", e.Message)...)
 		writeError(w, http.StatusInternalServerError, e)
 		return
 	}
@@ -229,6 +229,13 @@ func (s *api) capability(w http.ResponseWriter, r *http.Request) {
 		Capability string              `json:"capability"`
 		Providers  []hotmod.ModuleInfo `json:"providers"`
 	}{name, found})
+}
+
+// logRef gives a log line about a call its module and version attributes:
+// the version is the one ref asks for ("" for the newest, or a range).
+func logRef(ref, method string, more ...any) []any {
+	module, version, _ := strings.Cut(ref, "@")
+	return append([]any{"module", module, "version", version, "method", method}, more...)
 }
 
 func list(set map[string]bool) string {
