@@ -41,8 +41,8 @@ func register(t testing.TB, r *hotmod.Registry, m *sdk.Module) {
 // geo answers locate; shop requires geo and calls it in quote.
 func geo() *sdk.Module {
 	return sdk.New("geo", "1.2.0").
-		Handle("locate", func(context.Context, map[string]any) (map[string]any, error) {
-			return map[string]any{"city": "Oslo"}, nil
+		Handle("locate", func(ctx context.Context, _ map[string]any) (map[string]any, error) {
+			return map[string]any{"city": "Oslo", "traceparent": sdk.TraceParent(ctx)}, nil
 		}).
 		Handle("fail", func(context.Context, map[string]any) (map[string]any, error) {
 			return nil, errors.New("no such place")
@@ -139,16 +139,27 @@ func TestTraceOfAModuleToModuleCall(t *testing.T) {
 	if _, err := r.Invoke(ctx, "shop", "quote", nil); err != nil {
 		t.Fatal(err)
 	}
+	out, err := r.Invoke(ctx, "geo", "locate", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, _ = r.Invoke(ctx, "geo", "fail", nil)
 	root.End()
 
 	spans := map[string]tracetest.SpanStub{}
 	for _, s := range exp.GetSpans() {
-		spans[s.Name] = s
+		if _, seen := spans[s.Name]; !seen { // the nested locate ends first
+			spans[s.Name] = s
+		}
 	}
 	quote, locate, fail := spans["shop/quote"], spans["geo/locate"], spans["geo/fail"]
-	if len(spans) != 4 {
+	if len(exp.GetSpans()) != 5 {
 		t.Fatalf("spans: %v", names(exp.GetSpans()))
+	}
+	// The module sees its call's span as the W3C traceparent.
+	last := exp.GetSpans()[2].SpanContext // the second locate
+	if want := "00-" + last.TraceID().String() + "-" + last.SpanID().String() + "-01"; out["traceparent"] != want {
+		t.Errorf("sdk.TraceParent in the module = %q, want %q", out["traceparent"], want)
 	}
 	if quote.Parent.SpanID() != root.SpanContext().SpanID() || locate.Parent.SpanID() != quote.SpanContext.SpanID() {
 		t.Errorf("parents: quote's %s (root %s), locate's %s (quote %s)", quote.Parent.SpanID(), root.SpanContext().SpanID(),

@@ -68,7 +68,12 @@ func (vt *versionTracer) CallStart(ctx context.Context, c hotmod.CallInfo) conte
 	if caller := hotmod.Caller(ctx); caller != "" {
 		attrs = append(attrs, AttrCaller.String(caller))
 	}
-	ctx, _ = vt.tracer.Start(ctx, name, trace.WithTimestamp(c.Start), trace.WithAttributes(attrs...))
+	ctx, span := vt.tracer.Start(ctx, name, trace.WithTimestamp(c.Start), trace.WithAttributes(attrs...))
+	if sc := span.SpanContext(); sc.IsValid() {
+		// For the module: sdk.TraceParent, and the process transport's
+		// call message.
+		ctx = sdk.WithTraceParent(ctx, "00-"+sc.TraceID().String()+"-"+sc.SpanID().String()+"-"+sc.TraceFlags().String())
+	}
 	return ctx
 }
 

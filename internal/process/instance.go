@@ -113,7 +113,7 @@ func (i *Instance) Invoke(ctx context.Context, method string, params map[string]
 		if err != nil {
 			return nil, err
 		}
-		req := request{kind: kindCall, method: method, params: params}
+		req := request{kind: kindCall, method: method, params: params, trace: sdk.TraceParent(ctx)}
 		if dl, ok := ctx.Deadline(); ok {
 			if req.timeout = time.Until(dl); req.timeout <= 0 {
 				return nil, i.timeout(method, context.DeadlineExceeded)
