@@ -137,8 +137,8 @@ func runtimeOf(inst instance) *Runtime {
 		Restarts() int64
 	}:
 		return &Runtime{Processes: len(i.PIDs()), Restarts: i.Restarts()}
-	case interface{ Guests() (int, int64) }:
-		n, mem := i.Guests()
+	case interface{ Live() (int, int64) }:
+		n, mem := i.Live()
 		return &Runtime{Guests: n, GuestMemoryBytes: mem}
 	}
 	return nil

@@ -9,11 +9,13 @@ type traceParentKey struct{}
 // or "" when the host traces nothing. A module that makes spans of its own
 // (or calls a service over HTTP) continues the host's trace with it. The
 // host sets it on native and builtin calls and on process calls (the
-// "traceparent" field of a call message); the wasm transport does not
-// carry it yet.
+// "traceparent" field of a call message); a wasm guest asks the host for
+// it when it calls TraceParent (see docs/wasm-abi.md).
 func TraceParent(ctx context.Context) string {
-	tp, _ := ctx.Value(traceParentKey{}).(string)
-	return tp
+	if tp, ok := ctx.Value(traceParentKey{}).(string); ok {
+		return tp
+	}
+	return hostTraceParent()
 }
 
 // WithTraceParent returns ctx carrying traceparent, a W3C traceparent

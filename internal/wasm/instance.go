@@ -92,10 +92,10 @@ func (i *Instance) Stats() (started, discarded int64) {
 	return i.started.Load(), i.discarded.Load()
 }
 
-// Guests returns how many guests this version has now (idle, in use or
+// Live returns how many guests this version has now (idle, in use or
 // starting) and the bytes of linear memory they hold (as measured when
 // each last went back to the pool).
-func (i *Instance) Guests() (live int, memoryBytes int64) {
+func (i *Instance) Live() (guests int, memoryBytes int64) {
 	return int(i.live.Load()), i.memory.Load()
 }
 
