@@ -6,7 +6,7 @@
 //
 //	m, err := observe.NewMetrics(prometheus.DefaultRegisterer)
 //	reg := hotmod.New(hotmod.WithObserver(m))
-//	stop := m.Watch(reg) // lifecycle metrics: versions, swaps, load stages, …
+//	stop, err := m.Watch(reg) // lifecycle metrics: versions, swaps, load stages, …
 //	defer stop()
 //	http.Handle("/metrics", promhttp.Handler())
 //
