@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -60,8 +61,22 @@ var Buckets = []float64{1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5
 var StageBuckets = []float64{1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 
 // nativeFactor is the growth factor between the buckets of the native
-// (sparse) histograms that are kept beside the classic ones: about 10 %.
+// (sparse) histograms that WithNativeHistograms keeps beside the classic
+// ones: about 10 %.
 const nativeFactor = 1.1
+
+// MetricsOption configures NewMetrics.
+type MetricsOption func(*metricsConfig)
+
+type metricsConfig struct{ nativeFactor float64 }
+
+// WithNativeHistograms keeps a native (sparse) histogram beside each
+// classic one, for a Prometheus that scrapes them (protobuf exposition).
+// It costs about twice the classic histogram's time per call (measured:
+// BenchmarkHistogram), so it is off unless asked for.
+func WithNativeHistograms() MetricsOption {
+	return func(c *metricsConfig) { c.nativeFactor = nativeFactor }
+}
 
 // Metrics is a hotmod.Observer that counts calls and times them, and (after
 // Watch) reports the registry's lifecycle. Make one with NewMetrics.
@@ -81,18 +96,22 @@ type Metrics struct {
 // NewMetrics registers hotmod's metrics with r and returns the observer
 // that keeps them. Give it to hotmod.New with hotmod.WithObserver, then
 // call Watch with the registry.
-func NewMetrics(r prometheus.Registerer) (*Metrics, error) {
+func NewMetrics(r prometheus.Registerer, opts ...MetricsOption) (*Metrics, error) {
+	var c metricsConfig
+	for _, o := range opts {
+		o(&c)
+	}
 	m := &Metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCalls,
 			Help: "Calls into module versions, by result: code is ok or the error code."},
 			[]string{"module", "version", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricCallDuration,
 			Help:    "How long calls into module versions took, guards included.",
-			Buckets: Buckets, NativeHistogramBucketFactor: nativeFactor},
+			Buckets: Buckets, NativeHistogramBucketFactor: c.nativeFactor},
 			[]string{"module", "version", "method"}),
 		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricLoadStage,
 			Help:    "How long each stage of loading a module version took (read, preflight, probe, open, compile, instantiate, start, validate, init, check, wait, activate, drain).",
-			Buckets: StageBuckets, NativeHistogramBucketFactor: nativeFactor},
+			Buckets: StageBuckets, NativeHistogramBucketFactor: c.nativeFactor},
 			[]string{"transport", "stage"}),
 		swaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricSwaps,
 			Help: "Versions activated in place of another version from the same artifact."},
@@ -141,7 +160,13 @@ type methodMetrics struct {
 	calls  *prometheus.CounterVec
 	ok     prometheus.Counter
 	took   prometheus.Observer
-	codes  sync.Map // sdk.Code → prometheus.Counter, bound on first use
+	mu     sync.Mutex                    // serializes binding a new code
+	codes  atomic.Pointer[[]codeCounter] // the codes seen so far, copied on write
+}
+
+type codeCounter struct {
+	code sdk.Code
+	ctr  prometheus.Counter
 }
 
 func (vm *versionMetrics) CallStart(ctx context.Context, _ hotmod.CallInfo) context.Context {
@@ -164,7 +189,13 @@ func (vm *versionMetrics) CallEnd(_ context.Context, c hotmod.CallInfo, took tim
 			return
 		}
 	}
-	mm.count(sdk.CodeOf(err))
+	code := sdk.CodeModule
+	if e, ok := err.(*sdk.Error); ok { // what the registry returns: no errors.As
+		code = e.Code
+	} else {
+		code = sdk.CodeOf(err)
+	}
+	mm.count(code)
 }
 
 // errUnknownOK stands for a success of an unlisted method, counted as ok.
@@ -172,12 +203,29 @@ var errUnknownOK = &sdk.Error{Code: CodeOK}
 
 // count adds one to the method's calls that ended with code.
 func (mm *methodMetrics) count(code sdk.Code) {
-	if ctr, ok := mm.codes.Load(code); ok {
-		ctr.(prometheus.Counter).Inc()
-		return
+	if p := mm.codes.Load(); p != nil {
+		for _, cc := range *p { // a handful of codes: a scan beats a hash
+			if cc.code == code {
+				cc.ctr.Inc()
+				return
+			}
+		}
+	}
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	var seen []codeCounter
+	if p := mm.codes.Load(); p != nil {
+		seen = *p
+	}
+	for _, cc := range seen {
+		if cc.code == code {
+			cc.ctr.Inc()
+			return
+		}
 	}
 	ctr := mm.calls.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], string(code))
-	mm.codes.Store(code, ctr)
+	next := append(append(make([]codeCounter, 0, len(seen)+1), seen...), codeCounter{code, ctr})
+	mm.codes.Store(&next)
 	ctr.Inc()
 }
 
