@@ -19,6 +19,7 @@ import (
 // those that apply to it.
 const (
 	Read        = "read"        // read the artifact and hash it
+	Signature   = "signature"   // the artifact's signature checked (where signatures are required)
 	Preflight   = "preflight"   // native: build info checked against the host
 	Probe       = "probe"       // native: opened first in a throwaway child process
 	Open        = "open"        // native: plugin.Open in the host, the module looked up
