@@ -2,12 +2,10 @@ package integration
 
 import (
 	"context"
-	"path/filepath"
-	"plugin"
 	"testing"
-	"time"
 
 	"github.com/hotmod/hotmod"
+	"github.com/hotmod/hotmod/internal/benchtest"
 	"github.com/hotmod/hotmod/internal/plugintest"
 	"github.com/hotmod/hotmod/observe"
 	"github.com/hotmod/hotmod/sdk"
@@ -47,58 +45,29 @@ func BenchmarkObserved(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if direct == nil { // the very module the registries call (see BenchmarkInvoke)
-			p, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			sym, err := p.Lookup("Module")
-			if err != nil {
-				b.Fatal(err)
-			}
-			direct = *sym.(**sdk.Module)
+		if direct == nil {
+			direct = openDirect(b, cache, info)
 		}
 		return func() { check(reg.Invoke(ctx, "adder", "add", params)) }
 	}
-	ways := []struct {
-		name string
-		call func()
-		took time.Duration
-	}{
-		{name: "off", call: registry()},
-		{name: "metrics", call: registry(hotmod.WithObserver(metrics))},
-		{name: "traces", call: registry(hotmod.WithObserver(observe.NewTracing(tp)))},
-		{name: "direct", call: func() { check(direct.Invoke(ctx, "add", params)) }},
+	ways := []benchtest.Way{
+		{Name: "off", Call: registry()},
+		{Name: "metrics", Call: registry(hotmod.WithObserver(metrics))},
+		{Name: "traces", Call: registry(hotmod.WithObserver(observe.NewTracing(tp)))},
+		{Name: "direct", Call: func() { check(direct.Invoke(ctx, "add", params)) }},
 	}
 	for _, w := range ways {
-		b.Run(w.name, func(b *testing.B) {
+		b.Run(w.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				w.call()
+				w.Call()
 			}
 		})
 	}
 	b.Run("interleaved", func(b *testing.B) {
-		const batch = 1000
-		i := 0
-		for b.Loop() {
-			for k := range ways {
-				w := &ways[(k+i)%len(ways)]
-				start := time.Now()
-				for range batch {
-					w.call()
-				}
-				w.took += time.Since(start)
-			}
-			i++
-		}
-		calls := float64(b.N * batch)
-		for _, w := range ways {
-			b.ReportMetric(float64(w.took.Nanoseconds())/calls, w.name+"-ns/call")
-		}
-		d := float64(ways[3].took)
-		b.ReportMetric(float64(ways[0].took)/d, "off/direct")
-		b.ReportMetric(float64(ways[1].took)/d, "metrics/direct")
-		b.ReportMetric(float64(ways[2].took)/d, "traces/direct")
+		ns := benchtest.Interleave(b, ways...)
+		b.ReportMetric(ns[0]/ns[3], "off/direct")
+		b.ReportMetric(ns[1]/ns[3], "metrics/direct")
+		b.ReportMetric(ns[2]/ns[3], "traces/direct")
 	})
 }
