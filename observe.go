@@ -50,7 +50,10 @@ type VersionInfo struct {
 // that needs allocating.
 type CallInfo struct {
 	Method string
-	Start  time.Time
+	// Start is when the call entered, read from the monotonic clock (as an
+	// offset from when the process started observing; a change of the
+	// system's wall clock since then does not show in it).
+	Start time.Time
 }
 
 // WithObserver has o watch every call (see Observer). Several observers
@@ -77,6 +80,11 @@ func Caller(ctx context.Context) string { return chain.Caller(ctx) }
 // "seconds": 0.052}.
 type Stage = stages.Stage
 
+// clockBase is when the process started observing: a call's times are
+// read as offsets from it, on the monotonic clock alone (time.Since reads
+// one clock; time.Now reads two, the wall clock too).
+var clockBase = time.Now()
+
 // observing returns the interceptor that tells the observers of each
 // version about its calls, or nil when there are none.
 func observing(obs []Observer) guard.Interceptor {
@@ -97,20 +105,22 @@ func observing(obs []Observer) guard.Interceptor {
 		case 1:
 			vo := vos[0]
 			return func(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
-				c := CallInfo{Method: method, Start: time.Now()}
+				at := time.Since(clockBase)
+				c := CallInfo{Method: method, Start: clockBase.Add(at)}
 				ctx = vo.CallStart(ctx, c)
 				out, err := next(ctx, method, params)
-				vo.CallEnd(ctx, c, time.Since(c.Start), err)
+				vo.CallEnd(ctx, c, time.Since(clockBase)-at, err)
 				return out, err
 			}
 		}
 		return func(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
-			c := CallInfo{Method: method, Start: time.Now()}
+			at := time.Since(clockBase)
+			c := CallInfo{Method: method, Start: clockBase.Add(at)}
 			for _, vo := range vos {
 				ctx = vo.CallStart(ctx, c)
 			}
 			out, err := next(ctx, method, params)
-			took := time.Since(c.Start)
+			took := time.Since(clockBase) - at
 			for k := len(vos) - 1; k >= 0; k-- {
 				vos[k].CallEnd(ctx, c, took, err)
 			}
