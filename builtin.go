@@ -28,7 +28,7 @@ func (b *builtin) Invoke(ctx context.Context, method string, params map[string]a
 	defer func() {
 		b.tag.Leave(saved)
 		if p := recover(); p != nil {
-			b.logger.Error("module panicked", "module", b.m.Name(), "method", method, "panic", p, "stack", string(debug.Stack()))
+			b.logger.Error("module panicked", "module", b.m.Name(), "version", b.m.Version(), "method", method, "panic", p, "stack", string(debug.Stack()))
 			out, err = nil, sdk.Errorf(sdk.CodePanic, "%s.%s panicked: %v", b.m.Name(), method, p)
 		}
 	}()

@@ -45,6 +45,7 @@ type config struct {
 	moduleRollout   map[string]RolloutPolicy
 	keep            *rollout.Keep
 	health          rollout.Thresholds
+	observers       []Observer
 }
 
 func defaultConfig() config {

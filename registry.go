@@ -18,6 +18,7 @@ import (
 	"github.com/hotmod/hotmod/internal/journal"
 	"github.com/hotmod/hotmod/internal/native"
 	"github.com/hotmod/hotmod/internal/process"
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 )
@@ -50,6 +51,7 @@ type Registry struct {
 	journal *journal.Run // with WithStateDir: the crash journal
 
 	guards    []guard.Interceptor // made once: the bulkhead is shared by a module's versions
+	observe   guard.Interceptor   // tells the observers of calls; nil without any
 	selectors selectorCache
 	events    eventHub
 	drainWG   sync.WaitGroup
@@ -67,6 +69,7 @@ func New(opts ...Option) *Registry {
 	r.routes.Store(buildTable(nil, nil))
 	r.startJournal()
 	r.startRollouts()
+	r.observe = observing(r.cfg.observers)
 	if g := r.cfg.guards; g != nil {
 		r.guards = guard.Standard(guard.Config{
 			Logger: r.cfg.logger,
@@ -178,22 +181,28 @@ func (r *Registry) Load(ctx context.Context, path string) (ModuleInfo, error) {
 	transport, ok := transportOf(abs)
 	if !ok {
 		return r.failArtifact(abs, "", sdk.Errorf(sdk.CodeIncompatible,
-			"%s: unknown kind of artifact: hotmod loads native plugins (.so), WebAssembly modules (.wasm), process modules (.process) and launch files (.process.json)", abs))
+			"%s: unknown kind of artifact: hotmod loads native plugins (.so), WebAssembly modules (.wasm), process modules (.process) and launch files (.process.json)", abs), nil, nil)
 	}
+	rec := new(stages.Recorder)
+	ctx = stages.With(ctx, rec)
 	if err := r.checkSize(abs); err != nil {
-		return r.failArtifact(abs, transport, err)
+		return r.failArtifact(abs, transport, err, nil, rec)
 	}
+	start := time.Now()
 	signed, err := r.verifyArtifact(abs) // WithTrustedKeys: before any of its code runs
 	if err != nil {
-		return r.failArtifact(abs, transport, err)
+		return r.failArtifact(abs, transport, err, nil, rec)
+	}
+	if signed != nil {
+		rec.Since(stages.Signature, start)
 	}
 	inst, err := r.open(withVerified(ctx, signed), transport, abs, signed.Bytes())
 	if err != nil {
-		return r.failArtifact(abs, transport, err)
+		return r.failArtifact(abs, transport, err, nil, rec)
 	}
 	if err := admitSigned(signed, inst, transport, abs); err != nil {
 		r.release(inst, transport, nil)
-		return r.failArtifact(abs, transport, err)
+		return r.failArtifact(abs, transport, err, nil, rec)
 	}
 	if cur := r.sameArtifact(abs, inst); cur != nil {
 		r.release(inst, transport, nil) // a second instance of what already serves
@@ -210,7 +219,7 @@ func (r *Registry) Register(ctx context.Context, m *sdk.Module) (ModuleInfo, err
 	if err := m.Validate(); err != nil {
 		return ModuleInfo{}, err
 	}
-	return r.admit(ctx, newBuiltin(m, r.cfg.logger), Builtin, "")
+	return r.admit(stages.With(ctx, new(stages.Recorder)), newBuiltin(m, r.cfg.logger), Builtin, "")
 }
 
 func transportOf(path string) (Transport, bool) {
@@ -323,13 +332,14 @@ func (r *Registry) release(inst instance, t Transport, self *version) {
 // admit takes an opened instance through Loaded → Validated → Active.
 func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifact string) (ModuleInfo, error) {
 	man := inst.Manifest()
+	rec := stages.From(ctx)
 	sv, err := semver.StrictNewVersion(man.Version)
 	if err != nil {
 		r.release(inst, t, nil)
 		return r.failArtifact(artifact, t, sdk.Errorf(sdk.CodeIncompatible,
-			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version))
+			"%s@%s: version is not a semantic version such as 1.4.2", man.Name, man.Version), nil, rec)
 	}
-	v := newVersion(inst, sv, t, artifact)
+	v := newVersion(inst, sv, t, artifact, rec)
 	v.inflight = r.inflightCounter(v)
 	v.goroutines = r.goroutineSampler(t)
 	r.transition(v, StateLoaded, nil)
@@ -337,15 +347,17 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	if err := r.validate(ctx, v); err != nil {
 		return r.refuse(v, err)
 	}
-	r.transition(v, StateValidated, nil)
-	if r.guards != nil {
-		v.stats = new(guard.Stats)
+	if r.guards != nil || r.observe != nil {
+		info := guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t), Manifest: v.manifest}
+		if r.guards != nil {
+			v.stats = new(guard.Stats)
+			info.Stats = v.stats
+		}
 		inner := v.inst.Invoke
-		if v.inflight != nil {
+		if v.inflight != nil { // innermost: an abandoned call counts until it returns
 			inner = v.counted
 		}
-		v.call = guard.Chain(guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t),
-			Manifest: v.manifest, Stats: v.stats}, inner, r.guards...)
+		v.call = guard.Chain(info, inner, append([]guard.Interceptor{r.observe}, r.guards...)...)
 	}
 
 	// Activate, or wait for requirements: one snapshot swap routes to v and
@@ -368,6 +380,7 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 	if u := unmet(v, r.active(v, nil)); len(u) > 0 {
 		r.wait(v, waitingFor(u))
 	} else {
+		r.setState(v, StateValidated, nil)
 		old, err := r.activate(v)
 		if err != nil {
 			r.publish()
@@ -407,7 +420,7 @@ func (r *Registry) refuse(v *version, err error) (ModuleInfo, error) {
 	r.release(v.inst, v.transport, v)
 	r.transition(v, StateFailed, err)
 	r.forget(v)
-	return r.failArtifact(v.artifact, v.transport, err, v)
+	return r.failArtifact(v.artifact, v.transport, err, v, v.stages)
 }
 
 func (r *Registry) drainEach(vs []*version) {
@@ -504,6 +517,7 @@ func (r *Registry) validate(ctx context.Context, v *version) error {
 	lower, higher := r.neighbours(v)
 	r.mu.Unlock()
 
+	at := time.Now()
 	if !r.cfg.allowBreaking {
 		if err := checkContracts(lower, v, higher); err != nil {
 			return err
@@ -512,16 +526,21 @@ func (r *Registry) validate(ctx context.Context, v *version) error {
 	if err := parseDeps(v); err != nil {
 		return err
 	}
+	at = v.stages.Since(stages.Validate, at)
 	if len(v.deps) > 0 {
 		// The module's handle for calling what it requires. Only modules
 		// that require something get one: passing it on costs each call a
 		// context value.
 		ctx = sdk.WithHost(ctx, &peer{r: r, v: v})
 	}
-	if err := callHook(func() error { return v.inst.Init(ctx, r.cfg.moduleConfig[v.name]) }); err != nil {
+	err := callHook(func() error { return v.inst.Init(ctx, r.cfg.moduleConfig[v.name]) })
+	at = v.stages.Since(stages.Init, at)
+	if err != nil {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: Init failed: %v", v.ref(), err)
 	}
-	if err := callHook(func() error { return v.inst.Check(ctx) }); err != nil {
+	err = callHook(func() error { return v.inst.Check(ctx) })
+	v.checked = v.stages.Since(stages.Check, at)
+	if err != nil {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s: self-check failed: %v", v.ref(), err)
 	}
 	return nil
@@ -618,7 +637,9 @@ func (r *Registry) drainAll(ctx context.Context, vs []*version) error {
 // drain waits for v's in-flight calls (bounded by the drain timeout and ctx),
 // closes it and forgets it.
 func (r *Registry) drain(ctx context.Context, v *version) error {
+	start := time.Now()
 	err := r.waitDrained(ctx, v)
+	v.stages.Since(stages.Drain, start)
 	if cerr := callHook(v.inst.Close); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("%s: Close: %w", v.ref(), cerr))
 	}
@@ -756,11 +777,21 @@ func (r *Registry) setState(v *version, to State, err error) { r.change(v, to, e
 
 // change is setState with the reason a version waits (to is Validated).
 func (r *Registry) change(v *version, to State, err error, waiting string) {
-	from := v.state
+	from, now := v.state, time.Now()
 	if from == StateNone {
 		r.all = append(r.all, v)
 	}
-	v.state, v.since, v.reason = to, time.Now(), waiting
+	var took []Stage
+	switch {
+	case to == StateActive && v.reason != "":
+		v.stages.Add(stages.Wait, now.Sub(v.since))
+	case to == StateActive:
+		v.stages.Add(stages.Activate, now.Sub(v.checked))
+	}
+	if to >= StateActive {
+		took = v.stages.Stages() // what it took to get here: activation, failure, unloading
+	}
+	v.state, v.since, v.reason = to, now, waiting
 	if err != nil && to == StateFailed {
 		v.reason = err.Error()
 	}
@@ -768,7 +799,7 @@ func (r *Registry) change(v *version, to State, err error, waiting string) {
 		r.leaveRollout(v)
 	}
 	r.emit(Event{Time: v.since, Module: v.name, Version: v.manifest.Version, Transport: v.transport,
-		Artifact: v.artifact, From: from, To: to, Err: err, Reason: waiting})
+		Artifact: v.artifact, From: from, To: to, Err: err, Reason: waiting, Stages: took})
 }
 
 // forget drops v from the registry once it is Unloaded or Failed.
@@ -788,11 +819,12 @@ func (r *Registry) publish() { r.routes.Store(buildTable(r.all, r.plainRoutes())
 
 // failArtifact records that the artifact at path failed and returns err. v,
 // if given, is the version whose manifest was read before the failure.
-func (r *Registry) failArtifact(path string, t Transport, err error, v ...*version) (ModuleInfo, error) {
-	info := ModuleInfo{Transport: t, State: StateFailed, Reason: err.Error(), Artifact: path, Since: time.Now()}
-	if len(v) > 0 {
-		info.Name, info.Version, info.Sum = v[0].name, v[0].manifest.Version, v[0].inst.Sum()
-		m := v[0].manifest
+// rec, if not nil, holds the stages the load went through.
+func (r *Registry) failArtifact(path string, t Transport, err error, v *version, rec *stages.Recorder) (ModuleInfo, error) {
+	info := ModuleInfo{Transport: t, State: StateFailed, Reason: err.Error(), Artifact: path, Since: time.Now(), Stages: rec.Stages()}
+	if v != nil {
+		info.Name, info.Version, info.Sum = v.name, v.manifest.Version, v.inst.Sum()
+		m := v.manifest
 		info.Manifest = &m
 	}
 	if path == "" {
@@ -800,8 +832,8 @@ func (r *Registry) failArtifact(path string, t Transport, err error, v ...*versi
 	}
 	r.mu.Lock()
 	r.failed[path] = info
-	if len(v) == 0 {
-		r.emit(Event{Time: info.Since, Transport: t, Artifact: path, To: StateFailed, Err: err})
+	if v == nil {
+		r.emit(Event{Time: info.Since, Transport: t, Artifact: path, To: StateFailed, Err: err, Stages: info.Stages})
 	}
 	r.mu.Unlock()
 	return info, err

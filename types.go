@@ -78,9 +78,11 @@ type ModuleInfo struct {
 	Artifact  string        `json:"artifact,omitempty"` // the file it came from
 	Sum       string        `json:"sha256,omitempty"`   // of the artifact's bytes
 	Since     time.Time     `json:"since"`              // when it entered State
-	InFlight  int64         `json:"in_flight"`          // calls running now
+	InFlight  int64         `json:"in_flight"`          // calls running now, abandoned ones included
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"`
-	Guard     *GuardStats   `json:"guard,omitempty"` // with WithGuards: breaker state and counters
+	Guard     *GuardStats   `json:"guard,omitempty"`   // with WithGuards: breaker state and counters
+	Stages    []Stage       `json:"stages,omitempty"`  // how long each stage of its load took, in order
+	Runtime   *Runtime      `json:"runtime,omitempty"` // processes or guests it holds
 
 	// Goroutines is how many goroutines a native or builtin version had
 	// left running (started by its calls, outliving them) at the last
@@ -132,6 +134,10 @@ type Event struct {
 	From, To  State
 	Err       error  // why, when To is Failed (or a drain that timed out)
 	Reason    string // what it waits for, when To is Validated and it waits for requirements
+	// Stages says how long each stage of the version's load took (and its
+	// drain, when To is Unloaded); set when To is Active, Draining,
+	// Unloaded or Failed.
+	Stages []Stage
 
 	end bool // the last event a subscriber gets (Close)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/hotmod/hotmod/internal/goroutines"
 	"github.com/hotmod/hotmod/internal/guard"
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -34,11 +35,13 @@ type version struct {
 	artifact  string
 	inst      instance
 	manifest  sdk.Manifest
-	call      guard.Handler // inst.Invoke behind the guards; nil without guards
-	stats     *guard.Stats  // the guards' counters; nil without guards
-	deps      []dep         // what it requires (see deps.go)
-	caps      []capability  // what it provides
-	inflight  *atomic.Int64 // the crash journal's count of its calls; nil without one
+	call      guard.Handler    // inst.Invoke behind the guards; nil without guards
+	stats     *guard.Stats     // the guards' counters; nil without guards
+	deps      []dep            // what it requires (see deps.go)
+	stages    *stages.Recorder // how long each stage of its load took
+	checked   time.Time        // when its load's last check passed
+	caps      []capability     // what it provides
+	inflight  *atomic.Int64    // the crash journal's count of its calls; nil without one
 
 	goroutines *goroutines.Sampler // counts what it leaves running; nil out of process
 
@@ -53,11 +56,14 @@ type version struct {
 	reason string // why it Failed, or what it waits for (Validated)
 }
 
-func newVersion(inst instance, sv *semver.Version, transport Transport, artifact string) *version {
+func newVersion(inst instance, sv *semver.Version, transport Transport, artifact string, rec *stages.Recorder) *version {
 	m := inst.Manifest()
+	if rec == nil {
+		rec = new(stages.Recorder)
+	}
 	return &version{
 		name: m.Name, semver: sv, transport: transport, artifact: artifact,
-		inst: inst, manifest: m, drained: make(chan struct{}),
+		inst: inst, manifest: m, drained: make(chan struct{}), stages: rec,
 	}
 }
 
@@ -126,11 +132,18 @@ func (v *version) ref() string { return v.name + "@" + v.manifest.Version }
 
 func (v *version) info() ModuleInfo {
 	m := v.manifest
-	return ModuleInfo{
+	info := ModuleInfo{
 		Name: v.name, Version: m.Version, Transport: v.transport, State: v.state,
 		Reason: v.reason, Artifact: v.artifact, Sum: v.inst.Sum(), Since: v.since,
 		InFlight: v.inFlight(), Goroutines: v.goroutines.Count(v.ref()), Manifest: &m, Guard: v.guardStats(),
+		Stages:  v.stages.Stages(),
+		Runtime: runtimeOf(v.inst),
 	}
+	if v.stats != nil {
+		// A call abandoned at its deadline is still running in the module.
+		info.InFlight += v.stats.Lingering.Load()
+	}
+	return info
 }
 
 func (v *version) guardStats() *GuardStats {

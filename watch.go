@@ -352,7 +352,7 @@ func (d *dirWatch) sync(ctx context.Context, path string) {
 		if rel, err := filepath.Rel(d.real, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			t, _ := transportOf(path)
 			d.r.failArtifact(path, t, sdk.Errorf(sdk.CodeIncompatible,
-				"%s is a symlink to %s, outside the watched directory %s: copy the artifact into the directory instead", path, target, d.dir))
+				"%s is a symlink to %s, outside the watched directory %s: copy the artifact into the directory instead", path, target, d.dir), nil, nil)
 			return
 		}
 	} else if !fi.Mode().IsRegular() {

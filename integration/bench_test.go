@@ -34,6 +34,23 @@ func add(_ context.Context, p map[string]any) (map[string]any, error) {
 func main() {}
 `
 
+// openDirect returns the module of a native version the registry loaded
+// with cache as its cache directory: the plugin is already open in this
+// process, and opening its private copy again returns the same plugin, so
+// this is the very module the registry calls.
+func openDirect(b *testing.B, cache string, info hotmod.ModuleInfo) sdk.Invoker {
+	b.Helper()
+	p, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sym, err := p.Lookup("Module")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return *sym.(**sdk.Module)
+}
+
 // BenchmarkInvoke compares Registry.Invoke on a native module with a direct
 // call of the same module through a Go interface, with the same map.
 func BenchmarkInvoke(b *testing.B) {
@@ -44,7 +61,7 @@ func BenchmarkInvoke(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	direct := openedModule(b, cache, info)
+	direct := openDirect(b, cache, info)
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	ctx := context.Background()
 
@@ -118,22 +135,6 @@ func BenchmarkInvoke(b *testing.B) {
 			}
 		})
 	})
-}
-
-// openedModule is the module a registry loaded from info, called directly:
-// the plugin is already open in this process, and opening its private copy
-// again returns the same plugin, so this is the very module the registry
-// calls.
-func openedModule(b *testing.B, cache string, info hotmod.ModuleInfo) sdk.Invoker {
-	p, err := plugin.Open(filepath.Join(cache, "native", info.Sum+".so"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sym, err := p.Lookup("Module")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return *sym.(**sdk.Module)
 }
 
 // BenchmarkSwapLatency measures how long it takes from an artifact landing in

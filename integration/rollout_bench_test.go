@@ -40,7 +40,7 @@ func BenchmarkCanaryInvoke(b *testing.B) {
 	if s, err := canary.RolloutOf("adder"); err != nil || s.Percent != 10 {
 		b.Fatalf("no canary: %+v %v", s, err)
 	}
-	direct := openedModule(b, cache, info)
+	direct := openDirect(b, cache, info)
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	check := func(out map[string]any, err error) {
 		if err != nil || out["sum"] != int64(3) {

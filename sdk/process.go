@@ -245,6 +245,7 @@ type request struct {
 	params  []byte
 	config  []byte
 	timeout time.Duration
+	trace   string // the caller's W3C traceparent, when the host traces
 	result  []byte // msgResult; nil for none
 	err     *Error // msgError
 }
@@ -518,6 +519,12 @@ func (s *processServer) parse(b []byte) (request, error) {
 			if req.err, err = parseHostError(d); err != nil {
 				return bad(err)
 			}
+		case "traceparent":
+			tp, err := d.ReadStringBytes()
+			if err != nil {
+				return bad(err)
+			}
+			req.trace = string(tp)
 		case "timeout_us":
 			us, err := d.ReadInt()
 			if err != nil {
@@ -565,6 +572,9 @@ func (s *processServer) handle(req request, r *reader) {
 	s.mu.Lock()
 	s.running[req.id] = cancel
 	s.mu.Unlock()
+	if req.trace != "" {
+		ctx = WithTraceParent(ctx, req.trace)
+	}
 	if s.calls != nil {
 		// Call, in the method or hook, reaches other modules through the
 		// host, on behalf of this request.

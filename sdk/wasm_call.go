@@ -51,6 +51,23 @@ func init() {
 	guestHost.Store(&h)
 }
 
+// traceParentMethod is the method of the reserved target "" that asks the
+// host for the W3C traceparent of the call the guest serves.
+const traceParentMethod = "traceparent"
+
+// hostTraceParent asks the host for the traceparent of the call in
+// progress (a call to target "", method "traceparent"); a host that traces
+// nothing, or an older host, answers none. Only a guest that calls
+// TraceParent links it, and with it the imports.
+func hostTraceParent() string {
+	out, err := wasmHost{}.Invoke(context.Background(), "", traceParentMethod, nil)
+	if err != nil {
+		return ""
+	}
+	tp, _ := out["traceparent"].(string)
+	return tp
+}
+
 // wasmHost is the Host of a wasm guest: the host's call_module import.
 type wasmHost struct{}
 

@@ -3,6 +3,7 @@
 //
 //	hotmod serve [--dir ./plugins] [--listen 127.0.0.1:7700]   run the daemon
 //	hotmod ls [--json]                                         what the daemon holds
+//	hotmod events [--json]                                     follow the lifecycle events
 //	hotmod invoke MODULE[@RANGE] METHOD ['{"json":"params"}']  call a method
 //	hotmod inspect FILE [--json]                               what an artifact is, and whether this hotmod loads it
 //	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
@@ -87,7 +88,7 @@ else the admin token a daemon at that address published for this user.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	// `hotmod completion bash|zsh|fish|powershell` writes a shell completion
 	// script (cobra's own command).
-	root.AddCommand(serveCmd(), lsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd(),
+	root.AddCommand(serveCmd(), lsCmd(), eventsCmd(), invokeCmd(), inspectCmd(), buildCmd(), newCmd(), newContractCmd(), versionCmd(), tokenCmd(),
 		keygenCmd(), signCmd(), verifyCmd(), recycleCmd(), quarantineCmd())
 	root.AddCommand(append(routeCmds(), rolloutCmd())...)
 	return root, started

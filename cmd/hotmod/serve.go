@@ -38,6 +38,7 @@ type serveFlags struct {
 	recycle                recycleFlags
 	contain                *containFlags // contain.go
 	rollout                *rolloutFlags
+	observe                *observeFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -50,7 +51,7 @@ directory (new or changed files are loaded, removed ones unloaded) and
 answers the HTTP API on --listen:
 
   POST /v1/invoke/{module}/{method}   params as a JSON object
-  GET  /v1/modules, /v1/modules/{name}, /healthz, /readyz
+  GET  /v1/modules, /v1/modules/{name}, /v1/events, /metrics, /healthz, /readyz
 
 The daemon is two processes: a supervisor that holds the socket and the
 state directory, and a worker that loads the modules and serves. A native
@@ -92,6 +93,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	f.intake = addIntakeFlags(fl)
 	f.trust = addTrustFlags(fl)
 	f.rollout = addRolloutFlags(fl)
+	f.observe = addObserveFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the daemon keeps state that outlives it: the crash journal, the quarantine list, the lock (default DIR/.hotmod)")
 	f.recycle.add(fl)
@@ -109,6 +111,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationsInSeconds
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("--log-format %q: use text or json", format)
@@ -154,7 +157,12 @@ func serve(f serveFlags, stderr io.Writer) error {
 	}
 	opts = append(opts, hotmod.WithStateDir(stateDir))
 	defer sec.close()
-	reg := hotmod.New(opts...)
+	obs, err := newObservability(f.observe, logger) // observe.go: metrics, traces
+	if err != nil {
+		return err
+	}
+	reg := hotmod.New(append(opts, obs.opts...)...)
+	defer obs.watch(reg)()
 	events, _ := reg.Subscribe() // closed by reg.Close
 	follower := audit.Follow(events, logger)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -177,7 +185,8 @@ func serve(f serveFlags, stderr io.Writer) error {
 		Recycle: wk.RequestRecycle,
 	}
 	srv := &http.Server{
-		Handler:   hand.Handler(server.New(reg, logger, append(sec.options(), server.WithDaemon(reg, daemon))...)),
+		Handler: hand.Handler(obs.handler(server.New(reg, logger,
+			append(append(sec.options(), server.WithDaemon(reg, daemon)), obs.routes...)...))),
 		ConnState: hand.ConnState,
 		ErrorLog:  slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

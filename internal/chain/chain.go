@@ -53,3 +53,12 @@ func Path(ctx context.Context, next string) string {
 	b.WriteString(next)
 	return b.String()
 }
+
+// Caller is the module version (name@version) that made the innermost call
+// of the chain in ctx, or "" for a call made by the host's own code.
+func Caller(ctx context.Context) string {
+	if f, _ := ctx.Value(key{}).(*frame); f != nil {
+		return f.caller
+	}
+	return ""
+}

@@ -348,8 +348,9 @@ func (b *breaker) settle(probe uint64, o outcome, reason string) {
 	}
 }
 
-// describe returns the state, why the breaker last opened and, when it is
-// open, when it probes. It takes no lock, so that a registry may call it
+// describe returns the state, why the breaker opened (while it is not
+// closed: a closed breaker has no reason to show) and, when it is open,
+// when it probes. It takes no lock, so that a registry may call it
 // under its own lock while OnStateChange takes that lock under the
 // breaker's.
 func (b *breaker) describe() (BreakerState, string, time.Time) {
@@ -359,7 +360,7 @@ func (b *breaker) describe() (BreakerState, string, time.Time) {
 		at = time.Unix(0, b.until.Load())
 	}
 	reason := ""
-	if r := b.reason.Load(); r != nil {
+	if r := b.reason.Load(); r != nil && st != BreakerClosed {
 		reason = *r
 	}
 	return st, reason, at

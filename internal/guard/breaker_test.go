@@ -112,12 +112,18 @@ func TestBreakerProbeCloses(t *testing.T) {
 	f := newFaulty("1.0.0")
 	h, st, tr := breakerChain(f, BreakerConfig{CoolDown: coolDown})
 	tripped(t, h, st, "fail")
+	if r := st.Snapshot().BreakerReason; r == "" {
+		t.Error("an open breaker gives no reason")
+	}
 	afterCoolDown()
 	if _, err := h(bg, "ok", nil); err != nil {
 		t.Fatalf("the probe: %v", err)
 	}
 	if s := state(t, st); s != BreakerClosed {
 		t.Fatalf("after a good probe the breaker is %s", s)
+	}
+	if r := st.Snapshot().BreakerReason; r != "" {
+		t.Errorf("a closed breaker still gives the reason it opened: %q", r)
 	}
 	if got := tr.String(); got != "closed→open open→half-open half-open→closed" {
 		t.Errorf("transitions %q", got)

@@ -113,7 +113,7 @@ type Stats struct {
 type Snapshot struct {
 	// Breaker is "closed", "open" or "half-open"; empty without a breaker.
 	Breaker string `json:"breaker,omitempty"`
-	// BreakerReason says why the breaker last opened.
+	// BreakerReason says why the breaker opened; empty while it is closed.
 	BreakerReason string `json:"breaker_reason,omitempty"`
 	// ProbeAt is when an open breaker lets a probe call through.
 	ProbeAt time.Time `json:"probe_at,omitzero"`

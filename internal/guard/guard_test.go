@@ -58,6 +58,33 @@ func TestRecover(t *testing.T) {
 	}
 }
 
+// A transport that recovers a module's panic itself (native, builtin) or
+// reports a child that died (process) returns an error with code panic:
+// the Recover guard counts it as a panic too.
+func TestRecoverCountsPanicsTheTransportRecovered(t *testing.T) {
+	f := newFaulty("1.0.0")
+	recovered := func(ctx context.Context, method string, params map[string]any) (out map[string]any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				out, err = nil, sdk.Errorf(sdk.CodePanic, "%s panicked: %v", method, p)
+			}
+		}()
+		return f.mod.Invoke(ctx, method, params)
+	}
+	info := f.info("native")
+	h := Chain(info, recovered, Standard(Config{Logger: quiet})...)
+	for range 2 {
+		_, err := h(bg, "panic", nil)
+		wantCode(t, "a panic", err, sdk.ErrPanic)
+	}
+	if _, err := h(bg, "fail", nil); err == nil {
+		t.Fatal("fail did not fail")
+	}
+	if snap := info.Stats.Snapshot(); snap.Panics != 2 || snap.Failures != 3 {
+		t.Errorf("after 2 panics and 1 failure: panics %d, failures %d", snap.Panics, snap.Failures)
+	}
+}
+
 // Every error keeps its code through the whole chain, and the guards' own
 // errors carry theirs, so errors.Is works with the sdk sentinels.
 func TestErrorsKeepTheirCodes(t *testing.T) {

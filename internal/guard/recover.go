@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 
@@ -19,7 +20,10 @@ type RecoverConfig struct {
 // panic (errors.Is(err, sdk.ErrPanic)) and logs it with its stack. The
 // native and builtin transports recover on their own already; this is the
 // safety net for everything else, and costs one open-coded defer: no
-// allocation unless a panic happens. It counts Stats.Panics.
+// allocation unless a panic happens. It counts Stats.Panics: the panics it
+// recovers, and the errors with code panic that come back from the rest of
+// the chain (a transport that recovered a panic itself, a process child
+// that died during the call).
 //
 // It can only catch panics on the calling goroutine: put it inside the
 // Deadline guard (Standard does) so that it also runs on that guard's
@@ -34,9 +38,19 @@ func Recover(c RecoverConfig) Interceptor {
 					out, err = nil, panicked(log, info, st, method, p)
 				}
 			}()
-			return next(ctx, method, params)
+			out, err = next(ctx, method, params)
+			if err != nil && isPanic(err) {
+				st.Panics.Add(1)
+			}
+			return out, err
 		}
 	}
+}
+
+// isPanic reports whether err says the module panicked.
+func isPanic(err error) bool {
+	var e *sdk.Error
+	return errors.As(err, &e) && e.Code == sdk.CodePanic
 }
 
 // panicked logs a recovered panic and returns the caller's error. It runs in

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod/internal/goroutines"
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -134,6 +135,8 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	}
 	h := sha256.Sum256(data)
 	sum := hex.EncodeToString(h[:])
+	rec := stages.From(ctx)
+	at := rec.Since(stages.Read, start)
 
 	if err := lockLoads(ctx); err != nil {
 		return nil, sdk.Errorf(sdk.CodeTimeout, "loading %s: %v", path, err)
@@ -153,6 +156,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	}
 
 	rep, err := preflight(bytes.NewReader(data), path, hostBuildInfo())
+	at = rec.Since(stages.Preflight, at)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%v", err)
 	}
@@ -174,10 +178,11 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 
 	probeStart := time.Now()
 	man, err := probe(ctx, l.replayList(), private)
+	at = rec.Since(stages.Probe, probeStart)
 	if err != nil {
 		return nil, refusal(path, err)
 	}
-	probeTime := time.Since(probeStart)
+	probeTime := at.Sub(probeStart)
 	if l.Gate != nil {
 		if err := l.Gate.Opening(Opening{Sum: sum, Path: path, Copy: private, Module: man.Name, Version: man.Version}); err != nil {
 			return nil, err
@@ -201,6 +206,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	if err == nil {
 		err = mod.Validate()
 	}
+	rec.Since(stages.Open, at)
 	if err != nil {
 		o.err = refusal(path, err)
 		return nil, o.err

@@ -813,8 +813,9 @@ func (c *child) pumpStderr(r *os.File, logger *slog.Logger) {
 		if len(line) > 0 || (err == nil && !isPrefix) {
 			s := strings.ToValidUTF8(string(line), "\uFFFD")
 			c.stderr.add(s)
+			module, version, _ := strings.Cut(c.name(), "@") // the artifact's name, no version, before the handshake
 			limit.Log(logger, len(s), attrs, func() {
-				logger.Info("process module stderr", "module", c.name(), "pid", c.pid, "line", s)
+				logger.Info("process module stderr", "module", module, "version", version, "pid", c.pid, "line", s)
 			})
 		}
 		if err != nil {

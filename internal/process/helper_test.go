@@ -147,6 +147,9 @@ func helperModule() *sdk.Module {
 		Handle("echo", func(_ context.Context, p map[string]any) (map[string]any, error) {
 			return p, nil
 		}).
+		Handle("traceparent", func(ctx context.Context, _ map[string]any) (map[string]any, error) {
+			return map[string]any{"traceparent": sdk.TraceParent(ctx)}, nil
+		}).
 		Handle("sleep", func(ctx context.Context, p map[string]any) (map[string]any, error) {
 			ms, _ := sdk.Int(p, "ms")
 			select {

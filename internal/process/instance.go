@@ -29,16 +29,17 @@ type Instance struct {
 	ctx    context.Context // ends at Close: stops restarts
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	closed   bool
-	failed   *sdk.Error
-	failedCh chan struct{}
-	up       chan struct{} // closed, and replaced, whenever a child comes up
-	crashes  []time.Time
-	config   map[string]any // given to Init, replayed in restarted children
-	inited   bool
-	checked  bool
-	restarts sync.WaitGroup
+	mu        sync.Mutex
+	closed    bool
+	failed    *sdk.Error
+	failedCh  chan struct{}
+	up        chan struct{} // closed, and replaced, whenever a child comes up
+	crashes   []time.Time
+	config    map[string]any // given to Init, replayed in restarted children
+	inited    bool
+	checked   bool
+	restarts  sync.WaitGroup
+	restarted atomic.Int64 // restarts begun after a child died
 }
 
 // slot is the place of one child in the pool.
@@ -81,6 +82,10 @@ func (i *Instance) PIDs() []int {
 	return pids
 }
 
+// Restarts returns how many times a child of this version died and was
+// restarted (or a restart was attempted).
+func (i *Instance) Restarts() int64 { return i.restarted.Load() }
+
 // Failed returns why the version failed (too many crashes), or nil.
 func (i *Instance) Failed() error {
 	i.mu.Lock()
@@ -108,7 +113,7 @@ func (i *Instance) Invoke(ctx context.Context, method string, params map[string]
 		if err != nil {
 			return nil, err
 		}
-		req := request{kind: kindCall, method: method, params: params}
+		req := request{kind: kindCall, method: method, params: params, trace: sdk.TraceParent(ctx)}
 		if dl, ok := ctx.Deadline(); ok {
 			if req.timeout = time.Until(dl); req.timeout <= 0 {
 				return nil, i.timeout(method, context.DeadlineExceeded)
@@ -343,6 +348,7 @@ func (i *Instance) crashed(cause error) (time.Duration, bool) {
 		return 0, false
 	}
 	i.restarts.Add(1)
+	i.restarted.Add(1)
 	i.mu.Unlock()
 	delay := i.cfg.Backoff
 	for k := 1; k < n && delay < maxBackoff; k++ {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod/internal/proctree"
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -200,6 +201,8 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "process module %s: %v", path, err)
 	}
+	rec := stages.From(ctx)
+	readStart := time.Now()
 	var sp *spec
 	if strings.HasSuffix(abs, ".json") {
 		sp, err = l.launchSpec(abs)
@@ -217,7 +220,9 @@ func (l *Loader) Load(ctx context.Context, path string) (*Instance, error) {
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "process module %s: %v", path, err)
 	}
+	startAt := rec.Since(stages.Read, readStart)
 	inst, err := l.start(ctx, sp)
+	rec.Since(stages.Start, startAt)
 	if err != nil {
 		sp.wait()
 		sp.release()

@@ -139,7 +139,7 @@ func TestCallsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the module's print is not in the log", func() bool {
-		return rec.find("process module stderr", "module=helper@1.0.0", "line=printed by the module: hi there") != ""
+		return rec.find("process module stderr", "module=helper", "version=1.0.0", "line=printed by the module: hi there") != ""
 	})
 }
 

@@ -57,6 +57,7 @@ type request struct {
 	method  string         // call
 	params  map[string]any // call: the params; init: the configuration
 	timeout time.Duration  // call: what is left of the deadline; 0 for none
+	trace   string         // call: the W3C traceparent of the call, when the host traces
 }
 
 // message is one message from a child: a result or an error for one of
@@ -145,6 +146,9 @@ func (*cborCodec) appendRequest(b []byte, req request) ([]byte, error) {
 		if req.timeout > 0 {
 			n++
 		}
+		if req.trace != "" {
+			n++
+		}
 	case kindInit:
 		n++
 	}
@@ -165,6 +169,10 @@ func (*cborCodec) appendRequest(b []byte, req request) ([]byte, error) {
 		if req.timeout > 0 {
 			b = cbor.AppendString(b, "timeout_us")
 			b = cbor.AppendInt(b, timeoutMicros(req.timeout))
+		}
+		if req.trace != "" {
+			b = cbor.AppendString(b, "traceparent")
+			b = cbor.AppendString(b, req.trace)
 		}
 	case kindInit:
 		b = cbor.AppendString(b, "config")
@@ -532,6 +540,10 @@ func (*jsonCodec) appendRequest(b []byte, req request) ([]byte, error) {
 		if req.timeout > 0 {
 			b = append(b, `,"timeout_us":`...)
 			b = strconv.AppendInt(b, timeoutMicros(req.timeout), 10)
+		}
+		if req.trace != "" {
+			b = append(b, `,"traceparent":`...)
+			b = appendJSONString(b, strings.ToValidUTF8(req.trace, "\uFFFD"))
 		}
 	case kindInit:
 		b = append(b, `,"config":`...)

@@ -21,6 +21,8 @@
 //	POST /v1/tokens                     {"role": "invoke", "modules": ["a"], "name": "ci"} →
 //	                                    the token made, secret included, shown once (admin)
 //	DELETE /v1/tokens/{name}            revokes a token (admin)
+//	GET  /v1/events                     lifecycle and rollout events as they happen, as
+//	                                    Server-Sent Events (see events.go; read)
 //	GET  /healthz                       {"status": "ok"} (no token needed)
 //
 // # Who may do what
@@ -38,6 +40,9 @@
 //
 // A call may carry a routing key in the header Hotmod-Key: during a canary
 // every call with the same key reaches the same version.
+//
+// More routes (GET /metrics, say) are given to New by the program, with
+// the role each needs (WithEndpoints).
 //
 // {module} is a reference as Registry.Invoke takes it: "greeter",
 // "greeter@1.2.3" or "greeter@^1.2" (escaped or not: "greeter@%5E1.2").
@@ -97,7 +102,7 @@ const (
 )
 
 // endpoints is what a request to an unknown path is told.
-const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /v1/rollouts, GET /v1/rollouts/{module}, POST /v1/modules/{module}/promote|rollback|pin|unpin, DELETE /v1/modules/{module}@{version}, GET|POST /v1/tokens, DELETE /v1/tokens/{name}, GET /readyz, POST /v1/recycle, GET /v1/quarantine, POST /v1/quarantine/lift, GET /healthz"
+const endpoints = "POST /v1/invoke/{module}/{method}, GET /v1/modules, GET /v1/modules/{name}, GET /v1/capabilities/{name}, GET /v1/rollouts, GET /v1/rollouts/{module}, POST /v1/modules/{module}/promote|rollback|pin|unpin, DELETE /v1/modules/{module}@{version}, GET|POST /v1/tokens, DELETE /v1/tokens/{name}, GET /readyz, POST /v1/recycle, GET /v1/quarantine, POST /v1/quarantine/lift, GET /v1/events, GET /healthz"
 
 // KeyHeader carries a call's routing key: during a canary, calls with the
 // same key reach the same version.
@@ -146,6 +151,8 @@ func New(reg *hotmod.Registry, logger *slog.Logger, opts ...Option) http.Handler
 	handle("/v1/tokens", auth.RoleAdmin, methodNotAllowed("GET, POST"))
 	handle("DELETE /v1/tokens/{name}", auth.RoleAdmin, s.revokeToken)
 	handle("/v1/tokens/{name}", auth.RoleAdmin, methodNotAllowed("DELETE"))
+	handle("GET /v1/events", auth.RoleRead, s.events)
+	handle("/v1/events", auth.RoleRead, methodNotAllowed("GET"))
 	handle("GET /healthz", auth.RoleNone, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -216,7 +223,7 @@ func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 		// logged with its stack where it was recovered; the rest is the
 		// caller's business (and in the debug log).
 		if e.Code == sdk.CodeInternal {
-			s.logger.Error("call failed", "module", ref, "method", method, "code", string(e.Code), "message", e.Message)
+			s.logger.Error("call failed", logRef(ref, method, "code", string(e.Code), "message", e.Message)...)
 		}
 		writeError(w, StatusOf(e.Code), e)
 		return
@@ -224,7 +231,7 @@ func (s *api) invoke(w http.ResponseWriter, r *http.Request) {
 	body, err := encodeResult(out)
 	if err != nil {
 		e := sdk.Errorf(sdk.CodeInternal, "%s.%s returned a result that cannot be sent: %v", ref, method, err)
-		s.logger.Error("bad result", "module", ref, "method", method, "message", e.Message)
+		s.logger.Error("bad result", logRef(ref, method, "message", e.Message)...)
 		writeError(w, http.StatusInternalServerError, e)
 		return
 	}
@@ -283,6 +290,13 @@ func (s *api) capability(w http.ResponseWriter, r *http.Request) {
 		Capability string              `json:"capability"`
 		Providers  []hotmod.ModuleInfo `json:"providers"`
 	}{name, found})
+}
+
+// logRef gives a log line about a call its module and version attributes:
+// the version is the one ref asks for ("" for the newest, or a range).
+func logRef(ref, method string, more ...any) []any {
+	module, version, _ := strings.Cut(ref, "@")
+	return append([]any{"module", module, "version", version, "method", method}, more...)
 }
 
 func list(set map[string]bool) string {

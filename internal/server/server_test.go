@@ -643,7 +643,7 @@ func TestLogging(t *testing.T) {
 	for _, want := range []string{
 		`level=DEBUG msg=request method=POST path=/v1/invoke/lab/sum status=200 took=`,
 		`level=DEBUG msg=request method=POST path=/v1/invoke/lab/fail status=400 took=`,
-		`level=ERROR msg="call failed" module=lab method=fail code=internal message="asked to fail with internal"`,
+		`level=ERROR msg="call failed" module=lab version="" method=fail code=internal message="asked to fail with internal"`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs.String())

@@ -54,6 +54,11 @@ var hostFunctions = map[string][2][]api.ValueType{
 	importTakeReply:  {{api.ValueTypeI32, api.ValueTypeI32}, {api.ValueTypeI32}},
 }
 
+// traceParentMethod, called on the reserved target "", is not a call to a
+// module: it answers {"traceparent": …}, the W3C trace context of the call
+// the guest serves ("" when the host traces nothing).
+const traceParentMethod = "traceparent"
+
 // hostFunctionNames lists hostFunctions for messages.
 const hostFunctionNames = importCallModule + " and " + importTakeReply
 
@@ -127,6 +132,14 @@ func (g *guest) callModule(ctx context.Context, mod api.Module, reqPtr, reqLen u
 	target, method, params, err := decodeModuleCall(req)
 	if err != nil {
 		return g.keepError(sdk.Errorf(sdk.CodeBadParams, "%s: a call to another module that this host cannot read: %v", i.label(), err))
+	}
+	if target == "" && method == traceParentMethod {
+		// Not a module: the guest asks for the traceparent of the call it
+		// serves (sdk.TraceParent).
+		b := cbor.AppendMapHeader(g.reply[:0], 1)
+		b = cbor.AppendString(b, "traceparent")
+		b = cbor.AppendString(b, validUTF8(sdk.TraceParent(ctx)))
+		return g.keepReply(b, 0)
 	}
 	if g.mod == nil {
 		return g.keepError(sdk.Errorf(sdk.CodeUndeclared,

@@ -57,6 +57,7 @@ type guest struct {
 
 	stdout, stderr *output
 	initGen        uint64 // the Init generation this guest has run
+	memSize        uint32 // the size of mem, as counted in Instance.memory
 	closed         bool   // discarded, or OnClose ran
 
 	// Calls to other modules (call.go). owner is the version the guest
@@ -93,6 +94,7 @@ func startGuest(ctx context.Context, i *Instance, cfg wazero.ModuleConfig) (*gue
 		g.discard()
 		return nil, errors.New("it exports no memory")
 	}
+	g.measure()
 	g.call = mod.ExportedFunction(exportCall)
 	g.buffer = mod.ExportedFunction(exportBuffer)
 	g.initFn = mod.ExportedFunction(exportInit)
@@ -292,12 +294,24 @@ func (g *guest) outOfMemory(c *crash, limitPages uint32) bool {
 }
 
 // discard closes the module without running OnClose.
+// measure brings its instance's count of guest memory up to date with the
+// size of g's linear memory. Only the goroutine that holds g calls it.
+func (g *guest) measure() {
+	if n := g.mem.Size(); n != g.memSize {
+		g.owner.memory.Add(int64(n) - int64(g.memSize))
+		g.memSize = n
+	}
+}
+
 func (g *guest) discard() {
 	if g.closed {
 		return
 	}
 	g.closed = true
 	g.flush()
+	if g.owner != nil {
+		g.owner.memory.Add(-int64(g.memSize))
+	}
 	if g.mod != nil {
 		_ = g.mod.Close(context.Background())
 	}

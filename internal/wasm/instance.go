@@ -65,6 +65,7 @@ type Instance struct {
 	startDone chan struct{}
 
 	started, discarded atomic.Int64
+	memory             atomic.Int64 // bytes of linear memory of the live guests
 }
 
 var _ sdk.Invoker = (*Instance)(nil)
@@ -92,6 +93,13 @@ func (i *Instance) About() About { return i.about }
 // trap, a panic, an exit or an interruption).
 func (i *Instance) Stats() (started, discarded int64) {
 	return i.started.Load(), i.discarded.Load()
+}
+
+// Live returns how many guests this version has now (idle, in use or
+// starting) and the bytes of linear memory they hold (as measured when
+// each last went back to the pool).
+func (i *Instance) Live() (guests int, memoryBytes int64) {
+	return int(i.live.Load()), i.memory.Load()
 }
 
 // Invoke calls a method with a params map: the map is encoded as CBOR,
@@ -479,6 +487,7 @@ func (i *Instance) runInit(ctx context.Context, g *guest) error {
 // release gives g back to the pool, or retires it once the version is
 // closed.
 func (i *Instance) release(g *guest) {
+	g.measure()
 	if i.isClosed() {
 		if err := i.retire(g); err != nil {
 			i.l.logger.Warn("wasm guest closed with an error", append(attrsAny(i.attrs), "error", err)...)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
 	"github.com/tetratelabs/wazero"
@@ -208,6 +209,7 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 	if l.isClosed() {
 		return nil, nil, sdk.Errorf(sdk.CodeNotActive, "loading %s: the wasm loader is closed", path)
 	}
+	readStart := time.Now()
 	var err error
 	if data == nil {
 		data, err = readArtifact(path)
@@ -221,6 +223,8 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a WebAssembly module: %v", path, err)
 	}
 	h := sha256.Sum256(data)
+	rec := stages.From(ctx)
+	rec.Since(stages.Read, readStart)
 	i := &Instance{
 		l: l, path: path, sum: hex.EncodeToString(h[:]),
 		size: l.cfg.PoolSize, pages: l.cfg.MemoryLimitPages,
@@ -242,6 +246,7 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a valid WebAssembly module%s: %v", path, hint, err)
 	}
 	compileTime := time.Since(compileStart)
+	rec.Add(stages.Compile, compileTime)
 	if err := checkShape(i.compiled); err != nil {
 		i.closeCompiled()
 		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "%s cannot be loaded as a hotmod module: %v", path, err)
@@ -281,6 +286,7 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 	if err := i.readManifest(ctx, g); err != nil {
 		return fail(sdk.Errorf(sdk.CodeIncompatible, "%s: %v", path, err))
 	}
+	rec.Since(stages.Instantiate, startAt)
 	i.attrs = []slog.Attr{slog.String("module", i.manifest.Name), slog.String("version", i.manifest.Version)}
 	g.stdout.attrs, g.stderr.attrs = i.attrs, i.attrs
 	l.logger.Debug("wasm module compiled and started", append(attrsAny(i.attrs), "compile", compileTime, "start", time.Since(startAt))...)
