@@ -194,12 +194,13 @@ func TestTraceHTTPContinuesTraceparent(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	r := newRegistry(t, hotmod.WithObserver(observe.NewTracing(tp)))
 	register(t, r, geo())
-	srv := httptest.NewServer(observe.TraceHTTP(server.New(r, quiet), tp, observe.Propagator))
+	srv := httptest.NewServer(observe.TraceHTTP(server.New(r, quiet, server.WithoutAuth()), tp, observe.Propagator))
 	defer srv.Close()
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/invoke/geo/locate", strings.NewReader(`{}`))
 	req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -123,6 +123,7 @@ func (s *api) secure(mux *http.ServeMux, roles map[string]auth.Role, c config) h
 			return
 		}
 		_, pattern := mux.Handler(r)
+		r.Pattern = pattern // as the mux would, for wrappers that name spans or metrics by route
 		need, known := roles[pattern]
 		if !known {
 			need = auth.RoleAdmin // an endpoint that did not say
