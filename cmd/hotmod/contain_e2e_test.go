@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/plugintest"
@@ -124,9 +122,9 @@ func TestServeContainsProcessChildren(t *testing.T) {
 	publish()
 	d := startDaemon(t, dir, "--allow-command", "sh")
 	d.waitModules(t, "greeter active", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("greeter", "1.0.0")) != nil })
-	first := pidsIn(t, pids, 2)
+	first := plugintest.PIDsIn(t, pids, 2)
 	for _, p := range first {
-		if !running(p) {
+		if !plugintest.Running(p) {
 			t.Fatalf("sleeper %d is not running", p)
 		}
 	}
@@ -135,68 +133,11 @@ func TestServeContainsProcessChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitModules(t, "greeter unloaded", func(mods []hotmod.ModuleInfo) bool { return len(mods) == 0 })
-	waitEnded(t, "after the module was unloaded", first)
+	plugintest.WaitEnded(t, "after the module was unloaded", first)
 
 	publish()
 	d.waitModules(t, "greeter active again", func(mods []hotmod.ModuleInfo) bool { return find(mods, active("greeter", "1.0.0")) != nil })
-	second := pidsIn(t, pids, 4)[2:]
+	second := plugintest.PIDsIn(t, pids, 4)[2:]
 	d.stop(t, syscall.SIGTERM)
-	waitEnded(t, "after the daemon stopped", second)
-}
-
-// pidsIn waits until file holds at least n pids and returns them.
-func pidsIn(t *testing.T, file string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(file)
-		var pids []int
-		for _, f := range strings.Fields(string(data)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, p)
-			}
-		}
-		if len(pids) >= n {
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d pids after 30s; want %d", file, len(pids), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// running says whether pid is a live process (a zombie is not).
-func running(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	return i > 0 && !strings.HasPrefix(string(data[i+1:]), " Z")
-}
-
-// waitEnded fails the test unless every pid ends within a few seconds; it
-// kills what is left, so a failure leaves nothing behind.
-func waitEnded(t *testing.T, what string, pids []int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var left []int
-		for _, p := range pids {
-			if running(p) {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, p := range left {
-				syscall.Kill(p, syscall.SIGKILL)
-			}
-			t.Fatalf("%s: processes %v still ran 5s later", what, left)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	plugintest.WaitEnded(t, "after the daemon stopped", second)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotmod/hotmod/internal/plugintest"
 	"github.com/hotmod/hotmod/internal/proctree"
 )
 
@@ -41,59 +42,6 @@ func launchSetsid(t *testing.T) (launchFile, pidFile string) {
 		t.Fatal(err)
 	}
 	return launchFile, pidFile
-}
-
-// grandchildren waits until the file holds at least n pids and returns them.
-func grandchildren(t *testing.T, pidFile string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, _ := os.ReadFile(pidFile)
-		var pids []int
-		for _, f := range strings.Fields(string(data)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, p)
-			}
-		}
-		if len(pids) >= n {
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d pids after 20s; want %d", pidFile, len(pids), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// running says whether pid is a live process (a zombie is not).
-func running(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	return i > 0 && !strings.HasPrefix(string(data[i+1:]), " Z")
-}
-
-// waitGone fails the test unless every pid has ended within a few seconds.
-func waitGone(t *testing.T, what string, pids []int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var left []int
-		for _, p := range pids {
-			if running(p) {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: processes %v still run 5s later", what, left)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestContainedChildren: processes a child starts in sessions of their own
@@ -140,27 +88,27 @@ func TestContainedChildren(t *testing.T) {
 			}
 
 			// The child crashes: what it started goes with it.
-			first := grandchildren(t, pidFile, 2)
+			first := plugintest.PIDsIn(t, pidFile, 2)
 			for _, p := range first {
-				if !running(p) {
+				if !plugintest.Running(p) {
 					t.Fatalf("grandchild %d is not running before the crash", p)
 				}
 			}
 			if _, err := inst.Invoke(context.Background(), "crash", nil); err == nil {
 				t.Fatal("crash answered")
 			}
-			waitGone(t, "after the child crashed", first)
+			plugintest.WaitEnded(t, "after the child crashed", first)
 
 			// The supervisor restarts it, and it starts two more; closing
 			// the module (what an unload does) ends them.
-			second := grandchildren(t, pidFile, 4)[2:]
+			second := plugintest.PIDsIn(t, pidFile, 4)[2:]
 			if _, err := inst.Invoke(context.Background(), "pid", nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := inst.Close(); err != nil {
 				t.Fatal(err)
 			}
-			waitGone(t, "after the module was closed", second)
+			plugintest.WaitEnded(t, "after the module was closed", second)
 			if c.contain {
 				waitReaped(t, append(first, second...))
 			}

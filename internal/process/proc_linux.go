@@ -3,8 +3,6 @@ package process
 import (
 	"os"
 	"os/exec"
-	"runtime"
-	"sync"
 	"syscall"
 	"unsafe"
 
@@ -22,34 +20,8 @@ func sysProcAttr(cg *proctree.Cgroup) *syscall.SysProcAttr {
 	return attr
 }
 
-// Pdeathsig fires when the THREAD that started the child exits, not the
-// process, and the Go runtime ends threads whose goroutine exits while
-// locked to them. So every child is started from one goroutine that locks
-// its thread and never returns: that thread lives as long as the process.
-var spawner struct {
-	once sync.Once
-	reqs chan spawnRequest
-}
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startCmd(cmd *exec.Cmd) error {
-	spawner.once.Do(func() {
-		spawner.reqs = make(chan spawnRequest)
-		go func() {
-			runtime.LockOSThread() // for good: see spawner
-			for r := range spawner.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawner.reqs <- spawnRequest{cmd, done}
-	return <-done
-}
+// startCmd: see proctree.Start (Pdeathsig and the thread that starts a child).
+func startCmd(cmd *exec.Cmd) error { return proctree.Start(cmd) }
 
 // waitExited blocks until the process has exited, without reaping it
 // (waitid with WNOWAIT), so that its id still names it and its group.

@@ -2,9 +2,9 @@ package supervisor
 
 import (
 	"os/exec"
-	"runtime"
-	"sync"
 	"syscall"
+
+	"github.com/hotmod/hotmod/internal/proctree"
 )
 
 // sysProcAttr has the kernel kill a worker when the supervisor dies, however
@@ -16,31 +16,5 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 }
 
-// Pdeathsig fires when the THREAD that started the child exits, and the Go
-// runtime ends a thread whose goroutine exits while locked to it: so every
-// worker is started from one goroutine that locks its thread and never
-// returns.
-var spawner struct {
-	once sync.Once
-	reqs chan spawnRequest
-}
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startCmd(cmd *exec.Cmd) error {
-	spawner.once.Do(func() {
-		spawner.reqs = make(chan spawnRequest)
-		go func() {
-			runtime.LockOSThread() // for good: see spawner
-			for r := range spawner.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawner.reqs <- spawnRequest{cmd, done}
-	return <-done
-}
+// startCmd: see proctree.Start (Pdeathsig and the thread that starts a child).
+func startCmd(cmd *exec.Cmd) error { return proctree.Start(cmd) }
