@@ -166,7 +166,7 @@ func (w *waiter) verdict(want waitFor, timeout time.Duration) (string, error) {
 func (w *waiter) active(ref string, want waitFor) string {
 	var st hotmod.RolloutStatus
 	if _, err := w.c.get(w.ctx, "/v1/rollouts/"+url.PathEscape(want.module), &st); err == nil && st.Canary == want.version {
-		return fmt.Sprintf("%s is a canary at %d %% (%s policy; hotmod rollout status %s)", ref, st.Percent, st.Policy, want.module)
+		return fmt.Sprintf("%s is a canary at %d %% (rollout %s; see hotmod rollout status %s)", ref, st.Percent, st.Policy, want.module)
 	}
 	return ref + " is active"
 }
