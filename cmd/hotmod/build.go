@@ -102,7 +102,7 @@ Exit status 1, with the daemon's reason, when it refused the version or
 				if err != nil {
 					return err
 				}
-				if w, err = c.subscribe(cmd.Context()); err != nil {
+				if w, err = c.subscribe(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer w.close()

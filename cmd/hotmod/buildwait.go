@@ -53,10 +53,13 @@ type waiter struct {
 	cancel context.CancelFunc
 	resp   *http.Response
 	sc     *bufio.Scanner
+	// progress receives what the version waits for, while it waits.
+	progress io.Writer
 }
 
-// subscribe opens the event stream for build --wait.
-func (c *client) subscribe(ctx context.Context) (*waiter, error) {
+// subscribe opens the event stream for build --wait; progress receives
+// what the version waits for while it waits.
+func (c *client) subscribe(ctx context.Context, progress io.Writer) (*waiter, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	resp, err := c.openEvents(ctx)
 	if err != nil {
@@ -65,7 +68,7 @@ func (c *client) subscribe(ctx context.Context) (*waiter, error) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxEventLine)
-	return &waiter{c: c, ctx: ctx, cancel: cancel, resp: resp, sc: sc}, nil
+	return &waiter{c: c, ctx: ctx, cancel: cancel, resp: resp, sc: sc, progress: progress}, nil
 }
 
 func (w *waiter) close() {
@@ -144,6 +147,7 @@ func (w *waiter) verdict(want waitFor, timeout time.Duration) (string, error) {
 		last = e.To.String()
 		if e.Reason != "" {
 			last += ": " + e.Reason
+			fmt.Fprintf(w.progress, "%s waits: %s\n", ref, e.Reason)
 		}
 	}
 	if timedOut.Load() {
