@@ -44,6 +44,10 @@ safely.
            manifest (the package directory's name when the manifest cannot
            be read here, with a warning)
 
+Reading the manifest loads the built artifact here as hotmod inspect does: a
+native module's package initialisation runs, a process module starts, a wasm
+guest is instantiated. -o FILE without --sign or --wait runs nothing.
+
 A native artifact only loads into a host built by the same Go toolchain with
 the same flags, so build uses the toolchain and flags this hotmod binary was
 built with. A GOTOOLCHAIN set in the environment wins (build then warns when
@@ -141,6 +145,9 @@ Exit status 1, with the daemon's reason, when it refused the version or
 				}
 			}
 			opts.BeforePublish = func(built, dest string) error {
+				if w != nil {
+					read(built) // the version to wait for
+				}
 				if key == nil {
 					return nil
 				}
