@@ -52,3 +52,21 @@ func TestBuildWait(t *testing.T) {
 		t.Errorf("-o FILE: %v", err)
 	}
 }
+
+// TestBuildWaitCanary: under a canary policy, a new version that starts as
+// a canary is accepted, and build --wait says at which share.
+func TestBuildWaitCanary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (builds hotmod and two native modules)")
+	}
+	plugins := t.TempDir()
+	d := startDaemon(t, plugins, "--rollout", "canary", "--canary-steps", "10,100", "--canary-interval", "1h")
+	env := []string{"HOTMOD_ADDR=" + d.addr}
+	if r := mustRun(t, env, "build", "--wait", "-o", plugins, plugintest.Example(t, "greeter")); !strings.Contains(r.stdout, "greeter@1.0.0 is active") {
+		t.Errorf("the first version: %s", r)
+	}
+	next := plugintest.Example(t, "greeter", `const version = "1.0.0"`, `const version = "1.1.0"`)
+	if r := mustRun(t, env, "build", "--wait", "-o", filepath.Join(plugins, "greeter-next.so"), next); !strings.Contains(r.stdout, "greeter@1.1.0 is a canary at 10 %") {
+		t.Errorf("the canary: %s", r)
+	}
+}
