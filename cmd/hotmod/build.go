@@ -44,9 +44,10 @@ safely.
            manifest (the package directory's name when the manifest cannot
            be read here, with a warning)
 
-Reading the manifest loads the built artifact here as hotmod inspect does: a
-native module's package initialisation runs, a process module starts, a wasm
-guest is instantiated. -o FILE without --sign or --wait runs nothing.
+Reading the manifest runs the built module briefly: a native module's package
+initialisation runs in a throwaway child process, a process module starts
+and stops, a wasm guest is instantiated. -o FILE without --sign or --wait
+runs nothing.
 
 A native artifact only loads into a host built by the same Go toolchain with
 the same flags, so build uses the toolchain and flags this hotmod binary was
@@ -112,23 +113,14 @@ Exit status 1, with the daemon's reason, when it refused the version or
 				defer w.close()
 			}
 
-			// The manifest, read once from the built artifact (inspect loads
-			// it here as the daemon would): it names the artifact, the
-			// signature's claim and the version --wait waits for.
+			// The manifest, read once from the built artifact: it names the
+			// artifact, the signature's claim and the version --wait waits
+			// for.
 			var manifest *sdk.Manifest
 			var problems []string
 			read := func(built string) {
-				if manifest != nil || problems != nil {
-					return
-				}
-				in, err := inspect(cmd, built)
-				switch {
-				case err != nil:
-					problems = []string{err.Error()}
-				case in.Manifest == nil:
-					problems = append([]string{}, in.Problems...)
-				default:
-					manifest = in.Manifest
+				if manifest == nil && problems == nil {
+					manifest, problems = readManifest(cmd, built, transport)
 				}
 			}
 			if opts.Name == "" {
@@ -219,6 +211,34 @@ func outputOptions(dir, out, transport string) (build.Options, error) {
 	}
 	opts.Out, opts.Name = filepath.Dir(out), strings.TrimSuffix(filepath.Base(out), ext)
 	return opts, nil
+}
+
+// readManifest reads the manifest of a built artifact, or says why it
+// cannot. A native one is read in a throwaway child process (the loader's
+// probe), so nothing the module's init starts runs on in this one; a process
+// module is started and stopped, a wasm guest instantiated, as hotmod
+// inspect does.
+func readManifest(cmd *cobra.Command, built, transport string) (*sdk.Manifest, []string) {
+	if transport == "native" {
+		if rep, err := native.Preflight(built); err != nil {
+			return nil, []string{err.Error()}
+		} else if len(rep.Problems) > 0 {
+			return nil, rep.Problems
+		}
+		m, err := native.ReadManifest(cmd.Context(), built)
+		if err != nil {
+			return nil, []string{sdk.AsError(err).Message}
+		}
+		return &m, nil
+	}
+	in, err := inspect(cmd, built)
+	switch {
+	case err != nil:
+		return nil, []string{err.Error()}
+	case in.Manifest == nil:
+		return nil, append([]string{}, in.Problems...)
+	}
+	return in.Manifest, nil
 }
 
 // usableName says whether a module name can be an artifact's file name.
