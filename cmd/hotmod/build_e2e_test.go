@@ -51,6 +51,13 @@ func TestBuildWait(t *testing.T) {
 	if _, err := os.Stat(file); err != nil {
 		t.Errorf("-o FILE: %v", err)
 	}
+
+	// Built where the daemon does not look: no verdict, and build says so.
+	elsewhere := t.TempDir()
+	r = hotmodRun(t, nil, "", "build", "--wait", "--wait-timeout", "1s", "--addr", d.addr, "-o", elsewhere, renamed)
+	if r.code != 1 || !strings.Contains(r.stderr, "no verdict on pricing@1.1.0 within 1s") || !strings.Contains(r.stderr, "in the directory the daemon") {
+		t.Errorf("hotmod build --wait into a directory no daemon watches: %s\nwant exit 1 and a timeout that says where to look", r)
+	}
 }
 
 // TestBuildWaitCanary: under a canary policy, a new version that starts as
