@@ -60,14 +60,15 @@ func TestBuildWait(t *testing.T) {
 	}
 }
 
-// TestBuildWaitCanary: under a canary policy, a new version that starts as
-// a canary is accepted, and build --wait says at which share.
-func TestBuildWaitCanary(t *testing.T) {
+// TestBuildWaitRollout: a new version that a rollout policy starts as a
+// canary, or keeps Standby until promoted, is accepted, and build --wait
+// says which.
+func TestBuildWaitRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping (builds hotmod and two native modules)")
 	}
 	plugins := t.TempDir()
-	d := startDaemon(t, plugins, "--rollout", "canary", "--canary-steps", "10,100", "--canary-interval", "1h")
+	d := startDaemon(t, plugins, "--rollout", "canary", "--canary-steps", "10,100", "--canary-interval", "1h", "--rollout-for", "pricing=manual")
 	env := []string{"HOTMOD_ADDR=" + d.addr}
 	if r := mustRun(t, env, "build", "--wait", "-o", plugins, plugintest.Example(t, "greeter")); !strings.Contains(r.stdout, "greeter@1.0.0 is active") {
 		t.Errorf("the first version: %s", r)
@@ -75,5 +76,11 @@ func TestBuildWaitCanary(t *testing.T) {
 	next := plugintest.Example(t, "greeter", `const version = "1.0.0"`, `const version = "1.1.0"`)
 	if r := mustRun(t, env, "build", "--wait", "-o", filepath.Join(plugins, "greeter-next.so"), next); !strings.Contains(r.stdout, "greeter@1.1.0 is a canary at 10 %") {
 		t.Errorf("the canary: %s", r)
+	}
+
+	mustRun(t, env, "build", "--wait", "-o", plugins, plugintest.Example(t, "pricing"))
+	candidate := plugintest.Example(t, "pricing", `const version = "1.1.0"`, `const version = "1.2.0"`)
+	if r := mustRun(t, env, "build", "--wait", "-o", filepath.Join(plugins, "pricing-next.so"), candidate); !strings.Contains(r.stdout, "pricing@1.2.0 waits Standby until hotmod promote pricing") {
+		t.Errorf("the candidate of a manual rollout: %s", r)
 	}
 }
