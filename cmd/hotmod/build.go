@@ -182,7 +182,7 @@ Exit status 1, with the daemon's reason, when it refused the version or
 	fl.StringVarP(&out, "out", "o", ".", "where to write the artifact: a FILE ending in .so, .wasm or .process, else a directory (created if missing) that gets <module name><ext>")
 	fl.StringVar(&signKey, "sign", "", "sign the artifact with this secret key file (see hotmod keygen); ARTIFACT.sig arrives with it")
 	fl.BoolVar(&wait, "wait", false, "wait until the daemon has activated the new version (or taken it as a canary or Standby); exit 1 with its reason when it refuses it")
-	fl.DurationVar(&waitTimeout, "wait-timeout", defaultWaitTimeout, "how long --wait waits for the daemon's verdict")
+	fl.DurationVar(&waitTimeout, "wait-timeout", defaultWaitTimeout, "how long --wait waits for the daemon's verdict, from when the artifact is published")
 	addrFlag(cmd, &addr)
 	return cmd
 }

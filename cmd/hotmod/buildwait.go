@@ -151,7 +151,7 @@ func (w *waiter) verdict(want waitFor, timeout time.Duration) (string, error) {
 		}
 	}
 	if timedOut.Load() {
-		seen := "no event about it came"
+		seen := "no event about it came; an artifact identical to the one loaded is not loaded again"
 		if last != "" {
 			seen = "it is " + last
 		}
