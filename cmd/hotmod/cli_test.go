@@ -147,6 +147,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ls", "--nope"}, "hotmod ls: unknown flag: --nope"},
 		{[]string{"ls", "--addr", "ftp://host"}, `--addr "ftp://host" is not a daemon address`},
 		{[]string{"build", "--transport", "carrier-pigeon"}, `unknown transport "carrier-pigeon": use native, wasm or process`},
+		{[]string{"build", "--transport", "wasm", "-o", "out/pricing.so"}, `-o out/pricing.so: a wasm artifact is a .wasm file, not .so: name it NAME.wasm`},
+		{[]string{"build", "--wait", "--wait-timeout", "0s"}, `--wait-timeout 0s: give a positive duration`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml": use text or json`},
 		{[]string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
 		{[]string{"serve", "--goroutine-warn", "20", "--goroutine-limit", "10"}, `--goroutine-warn 20 is above --goroutine-limit 10`},

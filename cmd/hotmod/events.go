@@ -2,11 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -44,28 +41,16 @@ a load ends, how long each of its stages took.
 }
 
 func (c *client) followEvents(cmd *cobra.Command, asJSON bool) error {
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, c.base+"/v1/events", nil)
+	resp, err := c.openEvents(cmd.Context())
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return c.unreachable(err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return c.apiError(resp.StatusCode, body)
-	}
 	out := cmd.OutOrStdout()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxEventLine)
 	for sc.Scan() {
-		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
+		data, ok := eventData(sc.Bytes())
 		if !ok {
 			continue // ids, event names, comments, blank lines
 		}

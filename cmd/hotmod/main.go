@@ -6,7 +6,7 @@
 //	hotmod events [--json]                                     follow the lifecycle events
 //	hotmod invoke MODULE[@RANGE] METHOD ['{"json":"params"}']  call a method
 //	hotmod inspect FILE [--json]                               what an artifact is, and whether this hotmod loads it
-//	hotmod build [--transport native] [-o DIR] [PKG]           build an artifact this hotmod loads
+//	hotmod build [-o DIR|FILE] [--sign KEY] [--wait] [PKG]      build an artifact this hotmod loads
 //	hotmod new NAME [--dir DIR]                                start a module
 //	hotmod contract diff OLD NEW | export ARTIFACT             compare module contracts (for CI)
 //	hotmod recycle                                             replace the daemon's worker, failing no call

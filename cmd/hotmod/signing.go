@@ -218,24 +218,14 @@ func (t *trustFlags) options(logger *slog.Logger, dir string) ([]hotmod.Option, 
 	return []hotmod.Option{hotmod.WithTrustedKeys(t.keys...)}, nil
 }
 
-// beforePublish is build --sign: sign the built artifact and put the
-// signature into out before the artifact is renamed in beside it, so a
+// signBeside is build --sign: sign the built artifact for c and put the
+// signature beside dest, where the artifact is about to be renamed to, so a
 // daemon with --trust finds both when it looks.
-func (f *signFlags) beforePublish(cmd *cobra.Command, out string) (func(string) error, error) {
-	key, err := f.secretKey("sign")
-	if err != nil {
-		return nil, err
+func signBeside(cmd *cobra.Command, key minisign.PrivateKey, built, dest string, c signing.Claim) error {
+	dst := dest + signing.Ext
+	if err := signTo(key, built, dst, c); err != nil {
+		return err
 	}
-	return func(built string) error {
-		c, err := f.claim(cmd, built)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(out, filepath.Base(built)+signing.Ext)
-		if err := signTo(key, built, dst, c); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "signed %s@%s with key %s: %s\n", c.Module, c.Version, signing.KeyID(key.ID()), dst)
-		return nil
-	}, nil
+	fmt.Fprintf(cmd.ErrOrStderr(), "signed %s@%s with key %s: %s\n", c.Module, c.Version, signing.KeyID(key.ID()), dst)
+	return nil
 }

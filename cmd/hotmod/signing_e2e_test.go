@@ -109,7 +109,9 @@ func TestServeTrust(t *testing.T) {
 	tamperMark := filepath.Join(work, "tampered-ran")
 
 	initSrc := plugintest.Source(t, fmt.Sprintf(initFileModule, nativeMark))
-	initFile := strings.TrimSpace(mustRun(t, nil, "build", "-o", staging, initSrc).stdout)
+	// -o FILE: build reads no manifest, so the module's code does not run
+	// here either.
+	initFile := strings.TrimSpace(mustRun(t, nil, "build", "-o", filepath.Join(staging, "initfile.so"), initSrc).stdout)
 	if err := os.Rename(initFile, filepath.Join(plugins, "initfile.so")); err != nil {
 		t.Fatal(err)
 	}

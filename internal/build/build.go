@@ -49,12 +49,17 @@ type Options struct {
 	Env []string
 	// Stderr, when set, receives the go command's output as it runs.
 	Stderr io.Writer
+	// Place, when set, is called with the built artifact's path (in a
+	// temporary directory inside Out) and returns the path to publish it at
+	// instead of <Out>/<Name><ext>; it must be on Out's file system.
+	// `hotmod build` names the artifact after the module's manifest here.
+	Place func(built string) (string, error)
 	// BeforePublish, when set, is called with the built artifact's path
-	// (its final file name, in a temporary directory) just before it is
-	// renamed into Out; an error stops the build and nothing is published.
-	// `hotmod build --sign` writes the signature into Out here, so that it
-	// is in place when the artifact arrives.
-	BeforePublish func(built string) error
+	// (in a temporary directory) and the path it is about to be renamed to,
+	// just before the rename; an error stops the build and nothing is
+	// published. `hotmod build --sign` writes the signature beside dest
+	// here, so that it is in place when the artifact arrives.
+	BeforePublish func(built, dest string) error
 }
 
 // nonGoSources are the extensions of source files a package may hold that a
@@ -159,13 +164,18 @@ func (t target) goBuild(ctx context.Context, o Options, ext string, env, args, p
 		}
 		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), t.dir, err, msg)
 	}
-	path := filepath.Join(t.out, file)
-	if o.BeforePublish != nil {
-		if err := o.BeforePublish(filepath.Join(tmp, file)); err != nil {
+	built, path := filepath.Join(tmp, file), filepath.Join(t.out, file)
+	if o.Place != nil {
+		if path, err = o.Place(built); err != nil {
 			return "", fmt.Errorf("build: %w", err)
 		}
 	}
-	if err := os.Rename(filepath.Join(tmp, file), path); err != nil {
+	if o.BeforePublish != nil {
+		if err := o.BeforePublish(built, path); err != nil {
+			return "", fmt.Errorf("build: %w", err)
+		}
+	}
+	if err := os.Rename(built, path); err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
 	return path, nil

@@ -331,3 +331,15 @@ func (c *capBuffer) Write(p []byte) (int, error) {
 }
 
 func (c *capBuffer) Bytes() []byte { return c.buf.Bytes() }
+
+// ReadManifest reads the manifest of the plugin at path in a throwaway
+// child process, as the probe does, without opening it in this process: its
+// package initialisation runs in the child alone, and nothing it starts
+// outlives the child. `hotmod build` names an artifact after it.
+func ReadManifest(ctx context.Context, path string) (sdk.Manifest, error) {
+	m, err := probe(ctx, nil, path)
+	if err != nil {
+		return sdk.Manifest{}, refusal(path, err)
+	}
+	return m, nil
+}
