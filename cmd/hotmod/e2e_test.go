@@ -138,9 +138,17 @@ func startDaemon(t *testing.T, dir string, flags ...string) *daemon {
 // once the daemon logs the address it listens on.
 func launchDaemon(t *testing.T, dir string, flags ...string) *daemon {
 	t.Helper()
+	return launchDaemonWith(t, dir, nil, nil, flags...)
+}
+
+// launchDaemonWith is launchDaemon with env added to the daemon's
+// environment and its standard output written to stdout (nil: discarded).
+func launchDaemonWith(t *testing.T, dir string, env []string, stdout io.Writer, flags ...string) *daemon {
+	t.Helper()
 	cmd := exec.Command(hotmodBin, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0",
 		"--log-format", "json", "--cache-dir", filepath.Join(t.TempDir(), "cache")}, flags...)...)
-	cmd.Env = baseEnv()
+	cmd.Env = append(baseEnv(), env...)
+	cmd.Stdout = stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
