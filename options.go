@@ -195,7 +195,7 @@ func WithWasmMemoryLimit(pages uint32) Option {
 }
 
 // Guards configures the per-call guards: a deadline, a concurrency limit per
-// module, a circuit breaker per version and a panic net. A zero field takes
+// module, a circuit breaker per method of a version and a panic net. A zero field takes
 // its default.
 type Guards struct {
 	// Timeout is a call's deadline when nothing more specific is set
@@ -214,9 +214,10 @@ type Guards struct {
 	// Concurrency is how many calls one module may run at once; more fail
 	// with overloaded at once (default 64; negative: no limit).
 	Concurrency int
-	// BreakerFailures consecutive failures open a version's circuit (default
-	// 3); calls then fail fast with circuit_open until, after
-	// BreakerCoolDown (default 5s), one probe call decides.
+	// BreakerFailures consecutive failures of a method open that method's
+	// circuit (default 3); its calls then fail fast with circuit_open until,
+	// after BreakerCoolDown (default 5s), one probe call decides. The
+	// version's other methods keep answering.
 	BreakerFailures int
 	BreakerCoolDown time.Duration
 }
