@@ -38,6 +38,17 @@ func (s BreakerState) String() string {
 // MarshalText writes the state's name.
 func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state's name, as clients of the HTTP API do.
+func (s *BreakerState) UnmarshalText(b []byte) error {
+	for i, name := range breakerStateNames {
+		if string(b) == name {
+			*s = BreakerState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a breaker state (closed, open or half-open)", b)
+}
+
 // The breaker's defaults.
 const (
 	DefaultConsecutive = 3

@@ -361,6 +361,10 @@ func TestBreakerPerMethod(t *testing.T) {
 	if !strings.Contains(string(b), `"breakers":{"fail":{"state":"open","reason":"3 failures in a row`) {
 		t.Errorf("JSON %s", b)
 	}
+	var back Snapshot
+	if err := json.Unmarshal(b, &back); err != nil || back.Breakers["panic"].State != BreakerOpen {
+		t.Errorf("the snapshot does not read back: %v %+v", err, back)
+	}
 	if got := tr.String(); got != "closed→open closed→open" {
 		t.Errorf("transitions %q", got)
 	}
