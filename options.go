@@ -175,9 +175,13 @@ func WithProcessPool(n int) Option {
 
 // WithWasmGrants grants WebAssembly modules capabilities they ask for in
 // their manifest (sdk.Module.Needs); without a grant a guest has no
-// filesystem, environment or time of day, and a module that asks for one is
-// refused at load. A grant is "clock", "env=NAME[,NAME…]", "fs=DIR" or
-// "fs-ro=DIR", optionally for one module ("pricing:fs-ro=/srv/prices").
+// filesystem or environment, and a module that asks for one is refused at
+// load. A grant is "env=NAME[,NAME…]", "fs=DIR" or "fs-ro=DIR", optionally
+// for one module ("pricing:fs-ro=/srv/prices"). Every guest gets the host's
+// time of day unless denied with "-clock" (or "pricing:-clock" for one
+// module; "pricing:clock" gives it back to one module): a denied guest sees
+// a pretend clock (2022-01-01), and a module that asks for the clock is
+// refused at load.
 func WithWasmGrants(grants ...string) Option {
 	return optionFunc(func(c *config) { c.wasmGrants = append(c.wasmGrants, grants...) })
 }

@@ -85,7 +85,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where private copies of loaded artifacts are kept (default: hotmod under the user cache directory)")
-	fl.StringArrayVar(&f.wasmGrants, "wasm-grant", nil, "grant WebAssembly modules a capability they ask for: clock, env=NAME[,NAME], fs=DIR or fs-ro=DIR, optionally for one module (pricing:fs-ro=/srv); repeatable")
+	fl.StringArrayVar(&f.wasmGrants, "wasm-grant", nil, "grant WebAssembly modules a capability they ask for: env=NAME[,NAME], fs=DIR or fs-ro=DIR, or deny the wall clock they get by default (-clock), optionally for one module (pricing:fs-ro=/srv); repeatable")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "a call's deadline; past it the caller gets timeout (a native call runs on, and a version with 5 such calls still running is quarantined)")
 	fl.IntVar(&f.concurrency, "concurrency", 64, "calls one module may run at once; more get overloaded")
 	fl.IntVar(&f.breaker, "breaker-failures", 3, "consecutive failures of a method that open its circuit (its calls then get circuit_open; one probe after 5s)")
