@@ -21,11 +21,7 @@ import (
 // apiGet is the one place these tests make raw HTTP requests to the daemon.
 func apiGet(t *testing.T, d *daemon, path string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+d.addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.request(t, http.MethodGet, path, "") // with the admin token: auth is on
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
