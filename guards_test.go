@@ -42,12 +42,16 @@ func TestCircuitBreaker(t *testing.T) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
-	_, err := r.Invoke(ctx, "faulty", "ok", nil)
+	_, err := r.Invoke(ctx, "faulty", "fail", nil)
 	if !errors.Is(err, hotmod.ErrCircuitOpen) {
 		t.Fatalf("the fourth call: %v; want circuit_open after 3 failures", err)
 	}
+	// The circuit is the method's: the version's other methods answer.
+	if _, err := r.Invoke(ctx, "faulty", "ok", nil); err != nil {
+		t.Fatalf("a healthy method after fail's circuit opened: %v", err)
+	}
 	g := r.Modules()[0].Guard
-	if g == nil || g.Breaker != "open" || g.ShortCircuited != 1 {
+	if g == nil || g.Breaker != "open" || g.ShortCircuited != 1 || g.Breakers["fail"].State.String() != "open" || len(g.Breakers) != 1 {
 		t.Fatalf("guard stats: %+v", g)
 	}
 }

@@ -67,13 +67,13 @@ func TestObserverSeesEveryCall(t *testing.T) {
 			ctx := context.Background()
 			_, _ = r.Invoke(ctx, "faulty", "ok", nil)
 			_, _ = r.Invoke(ctx, "faulty", "fail", nil)
-			_, _ = r.Invoke(ctx, "faulty", "ok", nil) // circuit_open with guards
+			_, _ = r.Invoke(ctx, "faulty", "fail", nil) // circuit_open with guards
 			if _, err := r.Invoke(ctx, "shop", "quote", nil); err != nil {
 				t.Fatal(err)
 			}
-			second := "faulty@1.0.0.ok ok ctx=true took>0=true"
+			second := "faulty@1.0.0.fail module_error ctx=true took>0=true"
 			if guarded {
-				second = "faulty@1.0.0.ok circuit_open ctx=true took>0=true"
+				second = "faulty@1.0.0.fail circuit_open ctx=true took>0=true"
 			}
 			want := []string{
 				"faulty@1.0.0.ok ok ctx=true took>0=true",

@@ -175,9 +175,13 @@ func WithProcessPool(n int) Option {
 
 // WithWasmGrants grants WebAssembly modules capabilities they ask for in
 // their manifest (sdk.Module.Needs); without a grant a guest has no
-// filesystem, environment or time of day, and a module that asks for one is
-// refused at load. A grant is "clock", "env=NAME[,NAME…]", "fs=DIR" or
-// "fs-ro=DIR", optionally for one module ("pricing:fs-ro=/srv/prices").
+// filesystem or environment, and a module that asks for one is refused at
+// load. A grant is "env=NAME[,NAME…]", "fs=DIR" or "fs-ro=DIR", optionally
+// for one module ("pricing:fs-ro=/srv/prices"). Every guest gets the host's
+// time of day unless denied with "-clock" (or "pricing:-clock" for one
+// module; "pricing:clock" gives it back to one module): a denied guest sees
+// a pretend clock (2022-01-01), and a module that asks for the clock is
+// refused at load.
 func WithWasmGrants(grants ...string) Option {
 	return optionFunc(func(c *config) { c.wasmGrants = append(c.wasmGrants, grants...) })
 }
@@ -195,7 +199,7 @@ func WithWasmMemoryLimit(pages uint32) Option {
 }
 
 // Guards configures the per-call guards: a deadline, a concurrency limit per
-// module, a circuit breaker per version and a panic net. A zero field takes
+// module, a circuit breaker per method of a version and a panic net. A zero field takes
 // its default.
 type Guards struct {
 	// Timeout is a call's deadline when nothing more specific is set
@@ -214,9 +218,10 @@ type Guards struct {
 	// Concurrency is how many calls one module may run at once; more fail
 	// with overloaded at once (default 64; negative: no limit).
 	Concurrency int
-	// BreakerFailures consecutive failures open a version's circuit (default
-	// 3); calls then fail fast with circuit_open until, after
-	// BreakerCoolDown (default 5s), one probe call decides.
+	// BreakerFailures consecutive failures of a method open that method's
+	// circuit (default 3); its calls then fail fast with circuit_open until,
+	// after BreakerCoolDown (default 5s), one probe call decides. The
+	// version's other methods keep answering.
 	BreakerFailures int
 	BreakerCoolDown time.Duration
 }

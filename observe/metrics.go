@@ -28,21 +28,24 @@ import (
 
 // The metric names; every one starts with hotmod_.
 const (
-	MetricCalls         = "hotmod_calls_total"
-	MetricCallDuration  = "hotmod_call_duration_seconds"
-	MetricInFlight      = "hotmod_in_flight"
-	MetricVersions      = "hotmod_versions"
-	MetricLoadStage     = "hotmod_load_stage_duration_seconds"
-	MetricSwaps         = "hotmod_swaps_total"
-	MetricRollbacks     = "hotmod_rollbacks_total"
-	MetricBreakerState  = "hotmod_breaker_state"
-	MetricAbandoned     = "hotmod_abandoned_calls_total"
-	MetricLingering     = "hotmod_lingering_calls"
-	MetricProcesses     = "hotmod_process_children"
-	MetricRestarts      = "hotmod_process_restarts_total"
-	MetricGuests        = "hotmod_wasm_guests"
-	MetricGuestMemory   = "hotmod_wasm_guest_memory_bytes"
-	MetricShortCircuits = "hotmod_short_circuited_calls_total"
+	MetricCalls        = "hotmod_calls_total"
+	MetricCallDuration = "hotmod_call_duration_seconds"
+	MetricInFlight     = "hotmod_in_flight"
+	MetricVersions     = "hotmod_versions"
+	MetricLoadStage    = "hotmod_load_stage_duration_seconds"
+	MetricSwaps        = "hotmod_swaps_total"
+	MetricRollbacks    = "hotmod_rollbacks_total"
+	MetricBreakerState = "hotmod_breaker_state"
+	// MetricBreakerMethods counts a version's methods whose circuit is
+	// open or half-open (which ones: hotmod ls, GuardStats.Breakers).
+	MetricBreakerMethods = "hotmod_breaker_methods"
+	MetricAbandoned      = "hotmod_abandoned_calls_total"
+	MetricLingering      = "hotmod_lingering_calls"
+	MetricProcesses      = "hotmod_process_children"
+	MetricRestarts       = "hotmod_process_restarts_total"
+	MetricGuests         = "hotmod_wasm_guests"
+	MetricGuestMemory    = "hotmod_wasm_guest_memory_bytes"
+	MetricShortCircuits  = "hotmod_short_circuited_calls_total"
 )
 
 // UnknownMethod is the method label of calls to a method the version's

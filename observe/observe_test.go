@@ -82,17 +82,17 @@ func TestMetricsCountCallsByCode(t *testing.T) {
 	for range 3 {
 		_, _ = r.Invoke(ctx, "geo", "fail", nil) // 2 failures open the breaker: the third is circuit_open
 	}
-	_, _ = r.Invoke(ctx, "geo", "nope", nil)
+	_, _ = r.Invoke(ctx, "geo", "nope", nil) // the circuit is fail's: another method reaches the module
 
 	want := `
 # HELP hotmod_calls_total Calls into module versions, by result: code is ok or the error code.
 # TYPE hotmod_calls_total counter
-hotmod_calls_total{code="circuit_open",method="(unknown)",module="geo",version="1.2.0"} 1
 hotmod_calls_total{code="circuit_open",method="fail",module="geo",version="1.2.0"} 1
 hotmod_calls_total{code="module_error",method="fail",module="geo",version="1.2.0"} 2
 hotmod_calls_total{code="ok",method="fail",module="geo",version="1.2.0"} 0
 hotmod_calls_total{code="ok",method="locate",module="geo",version="1.2.0"} 2
 hotmod_calls_total{code="ok",method="quote",module="shop",version="1.0.0"} 2
+hotmod_calls_total{code="unknown_method",method="(unknown)",module="geo",version="1.2.0"} 1
 `
 	if err := testutil.GatherAndCompare(preg, strings.NewReader(want), "hotmod_calls_total"); err != nil {
 		t.Error(err)
@@ -101,6 +101,12 @@ hotmod_calls_total{code="ok",method="quote",module="shop",version="1.0.0"} 2
 		t.Errorf("%d duration series, want 4", n)
 	}
 	wantState := `
+# HELP hotmod_breaker_methods Methods of a version whose circuit breaker is open or half-open (the breaker is per method; hotmod_breaker_state is the version's worst).
+# TYPE hotmod_breaker_methods gauge
+hotmod_breaker_methods{module="geo",state="half-open",version="1.2.0"} 0
+hotmod_breaker_methods{module="geo",state="open",version="1.2.0"} 1
+hotmod_breaker_methods{module="shop",state="half-open",version="1.0.0"} 0
+hotmod_breaker_methods{module="shop",state="open",version="1.0.0"} 0
 # HELP hotmod_breaker_state The state of a version's circuit breaker: 1 for its current state (closed, open or half-open), 0 for the others.
 # TYPE hotmod_breaker_state gauge
 hotmod_breaker_state{module="geo",state="closed",version="1.2.0"} 0
@@ -114,7 +120,7 @@ hotmod_breaker_state{module="shop",state="open",version="1.0.0"} 0
 hotmod_versions{module="geo",state="Active"} 1
 hotmod_versions{module="shop",state="Active"} 1
 `
-	if err := testutil.GatherAndCompare(preg, strings.NewReader(wantState), "hotmod_breaker_state", "hotmod_versions"); err != nil {
+	if err := testutil.GatherAndCompare(preg, strings.NewReader(wantState), "hotmod_breaker_methods", "hotmod_breaker_state", "hotmod_versions"); err != nil {
 		t.Error(err)
 	}
 	// Load stages arrive through the events, asynchronously.

@@ -10,7 +10,7 @@ import (
 type stateCollector struct {
 	reg *hotmod.Registry
 
-	inFlight, versions, breaker, abandoned, lingering, shortCircuits,
+	inFlight, versions, breaker, breakerMethods, abandoned, lingering, shortCircuits,
 	processes, restarts, guests, guestMemory *prometheus.Desc
 }
 
@@ -22,6 +22,8 @@ func newStateCollector(reg *hotmod.Registry) *stateCollector {
 		versions: prometheus.NewDesc(MetricVersions, "Module versions the registry holds, by state (Failed includes artifacts that failed to load).", []string{"module", "state"}, nil),
 		breaker: prometheus.NewDesc(MetricBreakerState,
 			"The state of a version's circuit breaker: 1 for its current state (closed, open or half-open), 0 for the others.", []string{"module", "version", "state"}, nil),
+		breakerMethods: prometheus.NewDesc(MetricBreakerMethods,
+			"Methods of a version whose circuit breaker is open or half-open (the breaker is per method; hotmod_breaker_state is the version's worst).", []string{"module", "version", "state"}, nil),
 		abandoned:     prometheus.NewDesc(MetricAbandoned, "Calls that timed out while the module's code ran on (native and builtin).", mv, nil),
 		lingering:     prometheus.NewDesc(MetricLingering, "Abandoned calls still running.", mv, nil),
 		shortCircuits: prometheus.NewDesc(MetricShortCircuits, "Calls refused by an open circuit breaker.", mv, nil),
@@ -33,7 +35,7 @@ func newStateCollector(reg *hotmod.Registry) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inFlight, c.versions, c.breaker, c.abandoned, c.lingering,
+	for _, d := range []*prometheus.Desc{c.inFlight, c.versions, c.breaker, c.breakerMethods, c.abandoned, c.lingering,
 		c.shortCircuits, c.processes, c.restarts, c.guests, c.guestMemory} {
 		ch <- d
 	}
@@ -71,6 +73,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 					}
 					ch <- prometheus.MustNewConstMetric(c.breaker, prometheus.GaugeValue, v, m.Name, m.Version, s)
 				}
+				var open, halfOpen float64
+				for _, mb := range g.Breakers {
+					if mb.State.String() == "open" {
+						open++
+					} else {
+						halfOpen++
+					}
+				}
+				ch <- prometheus.MustNewConstMetric(c.breakerMethods, prometheus.GaugeValue, open, m.Name, m.Version, "open")
+				ch <- prometheus.MustNewConstMetric(c.breakerMethods, prometheus.GaugeValue, halfOpen, m.Name, m.Version, "half-open")
 			}
 		}
 		if rt := m.Runtime; rt != nil {

@@ -208,7 +208,7 @@ func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Sch
 // grant is refused at load, with the reason. The native transport runs
 // modules with the host's full authority, so there Needs only documents.
 const (
-	NeedClock = "clock" // the real time of day (the wall clock)
+	NeedClock = "clock" // the real time of day (the wall clock): given by default, unless the host denies it
 	NeedEnv   = "env"   // environment variables the host chooses to pass
 	NeedFS    = "fs"    // a directory the host chooses, as the module's root
 	NeedNet   = "net"   // the network
@@ -306,12 +306,25 @@ func (m *Module) Validate() error {
 // Invoke calls a method with a params map: the native transport's entry
 // point. A typed method decodes the map into its In struct first (see Func).
 // An unknown method is an ErrUnknownMethod that lists the methods there are.
+// A dynamic method's result is checked as the byte transports' encoding
+// checks it: a value outside the value model (a time.Time, an []int) is a
+// module_error that names its path and Go type, on every transport.
 func (m *Module) Invoke(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
 	h := m.methods[method]
 	if h == nil {
 		return nil, m.unknownMethod(method)
 	}
-	return h.handler(m.callContext(ctx), params)
+	if h.raw != nil { // typed: its result is encoded by its plan, in the model by construction
+		return h.handler(m.callContext(ctx), params)
+	}
+	out, err := h.handler(m.callContext(ctx), params)
+	if err != nil {
+		return out, err
+	}
+	if err := CheckParams(out); err != nil {
+		return nil, resultError(method, err)
+	}
+	return out, nil
 }
 
 // InvokeCBOR calls a method with CBOR params (a map; empty params are an

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
 )
@@ -273,5 +274,37 @@ func TestFingerprintPinned(t *testing.T) {
 	const pinned = "b98407baaed4869d459a6894809e10e6d2ddf3ec2f74fb1f58a9dd3e5e642630"
 	if got := methodFingerprint(s, DynamicSchema()); got != pinned {
 		t.Errorf("fingerprint %s, pinned %s", got, pinned)
+	}
+}
+
+// A dynamic method's result outside the value model is the same
+// module_error through Invoke (native, builtin) as through InvokeCBOR (wasm,
+// process): the path and the Go type, never a Go value passed through.
+func TestInvokeResultOutsideValueModel(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range map[string]struct {
+		out  map[string]any
+		want string
+	}{
+		"time":    {map[string]any{"at": time.Unix(0, 0)}, "at: time.Time is not in the value model"},
+		"[]int":   {map[string]any{"xs": []int{1}}, "xs: []int is not in the value model"},
+		"nested":  {map[string]any{"a": []any{map[string]any{"b": struct{}{}}}}, "a[0].b: struct {} is not in the value model"},
+		"too big": {map[string]any{"n": uint64(1) << 63}, "n: 9223372036854775808 does not fit in int64"},
+	} {
+		mod := New("bad", "1.0.0").Handle("m", func(context.Context, map[string]any) (map[string]any, error) { return c.out, nil })
+		_, err := mod.Invoke(ctx, "m", nil)
+		if !errors.Is(err, ErrModule) || !strings.Contains(err.Error(), "method m returned a result that cannot cross the boundary: "+c.want) {
+			t.Errorf("%s: got %v, want module_error naming %q", name, err, c.want)
+		}
+		if _, err := mod.InvokeCBOR(ctx, "m", nil); !errors.Is(err, ErrModule) {
+			t.Errorf("%s through InvokeCBOR: %v", name, err)
+		}
+	}
+	// Go's other integer types are in the model on the way out.
+	ok := New("ok", "1.0.0").Handle("m", func(context.Context, map[string]any) (map[string]any, error) {
+		return map[string]any{"n": 3, "u": uint16(4), "f": float32(1.5)}, nil
+	})
+	if out, err := ok.Invoke(ctx, "m", nil); err != nil || out["n"] != 3 {
+		t.Errorf("got %v, %v", out, err)
 	}
 }

@@ -29,12 +29,46 @@ func CheckValue(v any) error {
 // CheckParams is CheckValue for a params or result map, with paths that
 // start at the map's keys.
 func CheckParams(m map[string]any) error {
+	if inModel(m, 0) {
+		return nil // the usual case, without building a path per element
+	}
 	for k, v := range m {
 		if err := checkValue(v, k, 1); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inModel is checkValue without the error: it allocates nothing.
+func inModel(v any, depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, bool, int64, float64, string, []byte,
+		int, int8, int16, int32, uint8, uint16, uint32, float32:
+		return true
+	case uint:
+		return uint64(x) <= math.MaxInt64
+	case uint64:
+		return x <= math.MaxInt64
+	case []any:
+		for _, e := range x {
+			if !inModel(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !inModel(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func checkValue(v any, path string, depth int) error {

@@ -11,7 +11,8 @@ import (
 )
 
 // TestServeGuards shows every guard of `hotmod serve` on examples/faulty:
-// three failures open the circuit, a call past the deadline times out, and
+// three failures of a method open its circuit while its other methods keep
+// answering, a call past the deadline times out, and
 // the daemon stays healthy.
 func TestServeGuards(t *testing.T) {
 	if testing.Short() {
@@ -39,6 +40,11 @@ func TestServeGuards(t *testing.T) {
 	if r := hotmodRun(t, addr, "", "invoke", "faulty", "fail"); r.code != 1 || !strings.HasPrefix(r.stderr, "circuit_open:") {
 		t.Errorf("the fourth call must answer circuit_open: %s", r)
 	}
+	// The circuit is per method: the version's healthy methods keep answering.
+	if r := hotmodRun(t, addr, "", "invoke", "faulty", "sleep", `{"ms":1}`); r.code != 0 || !strings.Contains(r.stdout, `"slept_ms"`) {
+		t.Errorf("sleep after the circuit of fail opened: %s", r)
+	}
+	mustRun(t, addr, "invoke", "faulty", "ok")
 	resp, err := d.request(t, "GET", "/healthz", "")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,8 @@ func TestServeGuards(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "ok") {
 		t.Errorf("healthz after the faults: %d %s", resp.StatusCode, body)
 	}
-	if r := mustRun(t, addr, "ls", "--json"); !strings.Contains(r.stdout, `"breaker": "open"`) {
+	if r := mustRun(t, addr, "ls", "--json"); !strings.Contains(r.stdout, `"breaker": "open"`) ||
+		!strings.Contains(r.stdout, `"fail": {`) || strings.Contains(r.stdout, `"sleep": {`) {
 		t.Errorf("hotmod ls --json does not show the open circuit:\n%s", r.stdout)
 	}
 	d.stop(t, syscall.SIGTERM)

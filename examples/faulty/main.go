@@ -3,7 +3,7 @@
 // and the concurrency limit.
 //
 //	hotmod invoke faulty ok                  →  {"ok":true}
-//	hotmod invoke faulty fail                →  module_error (3 in a row open the circuit)
+//	hotmod invoke faulty fail                →  module_error (3 in a row open the circuit of fail)
 //	hotmod invoke faulty panic               →  panic; the host keeps serving
 //	hotmod invoke faulty sleep '{"ms":500}'  →  sleeps, but stops at the call's deadline
 //	hotmod invoke faulty hang '{"ms":60000}' →  ignores its deadline: the call is abandoned

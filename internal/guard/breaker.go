@@ -38,6 +38,17 @@ func (s BreakerState) String() string {
 // MarshalText writes the state's name.
 func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state's name, as clients of the HTTP API do.
+func (s *BreakerState) UnmarshalText(b []byte) error {
+	for i, name := range breakerStateNames {
+		if string(b) == name {
+			*s = BreakerState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a breaker state (closed, open or half-open)", b)
+}
+
 // The breaker's defaults.
 const (
 	DefaultConsecutive = 3
@@ -67,27 +78,44 @@ type BreakerConfig struct {
 	// call through, and how long a probe may run before another may go in
 	// its place. 0 means DefaultCoolDown (5s).
 	CoolDown time.Duration
-	// OnStateChange, if set, is told of every transition, in order, with
-	// the reason. It runs on the goroutine of the call that caused it, with
+	// OnStateChange, if set, is told of every transition of a method's
+	// breaker, in order, with the reason. It runs on the goroutine of the call that caused it, with
 	// the breaker's lock held: it must be quick and must not call the
 	// module.
-	OnStateChange func(info Info, from, to BreakerState, reason string)
+	OnStateChange func(info Info, method string, from, to BreakerState, reason string)
 	// Logger gets every transition: opening at Warn, the rest at Info.
 	// The default is slog.Default().
 	Logger *slog.Logger
 }
 
-// Breaker is a circuit breaker per module version. Closed, it counts the
-// outcomes of calls (see the package doc for what a failure is); after
-// Consecutive failures in a row, or when FailureRate of the last Window calls
-// failed, it opens. Open, every call fails at once with circuit_open
+// MaxBreakerMethods is how many methods of one version get a breaker of
+// their own. A method gets one at its first failure; once this many have,
+// the calls of every other method share one more breaker (shown as
+// OtherMethods), so that callers naming ever new methods of a module that
+// accepts any name cannot grow the breaker's memory without bound.
+const MaxBreakerMethods = 256
+
+// OtherMethods names the breaker shared by the methods past
+// MaxBreakerMethods.
+const OtherMethods = "(other methods)"
+
+// Breaker is a circuit breaker per method of a module version: a method
+// that keeps failing is cut off while the version's other methods keep
+// answering. Closed, it counts the outcomes of a method's calls (see the
+// package doc for what a failure is); after Consecutive failures in a row,
+// or when FailureRate of the method's last Window calls failed, it opens.
+// Open, every call of that method fails at once with circuit_open
 // (errors.Is(err, sdk.ErrCircuitOpen)) and a message that says when it will
-// probe. After CoolDown the next call is the probe (half-open): success
-// closes the breaker and clears its counts, failure opens it for another
-// CoolDown; while it runs, other calls fail fast.
+// probe. After CoolDown the next call of the method is the probe
+// (half-open): success closes the breaker and clears its counts, failure
+// opens it for another CoolDown; while it runs, the method's other calls
+// fail fast.
 //
-// It keeps Stats.Calls, Stats.Failures and Stats.ShortCircuited. A closed
-// breaker costs a few atomic operations per call and reads no clock.
+// A method has no breaker state until its first failure: a healthy method
+// costs a map look-up and an atomic add per call, and reads no clock.
+// Stats.Calls, Stats.Failures and Stats.ShortCircuited count for the
+// whole version; Snapshot shows the state of each method that is not
+// closed, and the version's worst.
 func Breaker(c BreakerConfig) Interceptor {
 	if c.Consecutive == 0 {
 		c.Consecutive = DefaultConsecutive
@@ -109,56 +137,118 @@ func Breaker(c BreakerConfig) Interceptor {
 		if c.Consecutive < 0 && c.Window < 0 {
 			return next
 		}
-		b := &breaker{cfg: c, info: info, st: info.Stats, next: next, log: loggerOr(c.Logger)}
-		if c.Window > 0 {
-			b.window = make([]atomic.Uint64, (c.Window+63)/64)
-		}
-		info.Stats.breaker.Store(b)
+		set := &breakers{cfg: c, info: info, st: info.Stats, next: next, log: loggerOr(c.Logger)}
+		info.Stats.breaker.Store(set)
 		st := info.Stats
-		// The closed path is written out here rather than in a method:
-		// a method value would add a call to every call.
-		b.handler = func(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
-			if BreakerState(b.state.Load()) != BreakerClosed {
-				return b.notClosed(ctx, method, params)
+		return func(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
+			if b := set.find(method); b != nil {
+				return b.call(ctx, method, params)
 			}
-			n := st.Calls.Add(1)
+			// The method has never failed: nothing to watch but this call.
+			st.Calls.Add(1)
 			out, err := next(ctx, method, params)
-			if err != nil {
-				if classify(ctx, err) == failed {
-					b.failure(n, err)
-				}
-				return out, err
+			if err != nil && classify(ctx, err) == failed {
+				b := set.make(method)
+				b.failure(b.calls.Add(1), err)
 			}
-			if b.consecutive.Load() != 0 {
-				b.consecutive.Store(0)
-			}
-			if b.failed.Load() != 0 {
-				b.record(n, false)
-			}
-			return out, nil
+			return out, err
 		}
-		return b.handler
 	}
 }
 
-type breaker struct {
+// breakers holds the breakers of one version's methods.
+type breakers struct {
 	cfg  BreakerConfig
 	info Info
 	st   *Stats
 	next Handler
 	log  *slog.Logger
-	// handler is the breaker's Handler: the rest of the chain's way in.
-	handler Handler
+
+	byMethod sync.Map                // method → *breaker, for the methods that failed
+	others   atomic.Pointer[breaker] // the shared one, once MaxBreakerMethods is reached
+	mu       sync.Mutex              // serializes make
+	n        int                     // breakers in byMethod
+}
+
+// find returns the method's breaker, or nil when it has none.
+func (s *breakers) find(method string) *breaker {
+	if v, ok := s.byMethod.Load(method); ok {
+		return v.(*breaker)
+	}
+	return s.others.Load()
+}
+
+// make returns the method's breaker, making it when it has none.
+func (s *breakers) make(method string) *breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.find(method); b != nil {
+		return b
+	}
+	b := &breaker{cfg: s.cfg, info: s.info, method: method, st: s.st, next: s.next, log: s.log}
+	if s.n >= MaxBreakerMethods {
+		b.method = OtherMethods
+	}
+	if s.cfg.Window > 0 {
+		b.window = make([]atomic.Uint64, (s.cfg.Window+63)/64)
+	}
+	if s.n >= MaxBreakerMethods {
+		s.others.Store(b)
+		return b
+	}
+	s.n++
+	s.byMethod.Store(method, b)
+	return b
+}
+
+// MethodBreaker is the state of one method's breaker.
+type MethodBreaker struct {
+	State BreakerState `json:"state"`
+	// Reason says why it opened.
+	Reason string `json:"reason,omitempty"`
+	// ProbeAt is when an open breaker lets a probe call through.
+	ProbeAt time.Time `json:"probe_at,omitzero"`
+}
+
+// describe returns the breakers that are not closed, by method.
+func (s *breakers) describe() map[string]MethodBreaker {
+	var m map[string]MethodBreaker
+	add := func(b *breaker) {
+		st, reason, at := b.describe()
+		if st == BreakerClosed {
+			return
+		}
+		if m == nil {
+			m = map[string]MethodBreaker{}
+		}
+		m[b.method] = MethodBreaker{State: st, Reason: reason, ProbeAt: at}
+	}
+	s.byMethod.Range(func(_, v any) bool { add(v.(*breaker)); return true })
+	if b := s.others.Load(); b != nil {
+		add(b)
+	}
+	return m
+}
+
+// breaker is the circuit breaker of one method.
+type breaker struct {
+	cfg    BreakerConfig
+	info   Info
+	method string
+	st     *Stats
+	next   Handler
+	log    *slog.Logger
 
 	// Read on every call.
 	state       atomic.Uint32 // a BreakerState
 	consecutive atomic.Int64  // failures in a row while closed
 	failed      atomic.Int64  // bits set in window
+	calls       atomic.Int64  // the method's calls since the breaker was made
 	// window holds the outcome of the latest calls, one bit each (1 =
-	// failed): call number n (Stats.Calls after its increment) owns bit
+	// failed): call number n (calls after its increment) owns bit
 	// n % Window. failed is always the number of bits set.
 	window []atomic.Uint64
-	base   atomic.Int64 // Stats.Calls when the window was last cleared
+	base   atomic.Int64 // calls when the window was last cleared
 
 	// until is, open, when a probe may go (unix ns), and half-open, when
 	// another probe may go in place of one that has not answered.
@@ -171,6 +261,29 @@ type breaker struct {
 
 	mu    sync.Mutex // serializes transitions; guards probe
 	probe uint64     // which probe may decide: a newer one makes an older one's outcome moot
+}
+
+// call makes a call of the breaker's method.
+func (b *breaker) call(ctx context.Context, method string, params map[string]any) (map[string]any, error) {
+	if BreakerState(b.state.Load()) != BreakerClosed {
+		return b.notClosed(ctx, method, params)
+	}
+	b.st.Calls.Add(1)
+	n := b.calls.Add(1)
+	out, err := b.next(ctx, method, params)
+	if err != nil {
+		if classify(ctx, err) == failed {
+			b.failure(n, err)
+		}
+		return out, err
+	}
+	if b.consecutive.Load() != 0 {
+		b.consecutive.Store(0)
+	}
+	if b.failed.Load() != 0 {
+		b.record(n, false)
+	}
+	return out, nil
 }
 
 // outcome is what a call's result says about the module's health.
@@ -254,14 +367,14 @@ func (b *breaker) openLocked(from BreakerState, reason string) {
 	probeAt := time.Now().Add(b.cfg.CoolDown)
 	b.reason.Store(&reason)
 	b.refusal.Store(&sdk.Error{Code: sdk.CodeCircuitOpen, Message: fmt.Sprintf(
-		"%s: circuit open after %s: calls fail fast until a probe call at %s",
-		b.info.ref(), reason, probeAt.Format("2006-01-02T15:04:05.000Z07:00"))})
+		"%s: the circuit of %s is open after %s: its calls fail fast until a probe call at %s",
+		b.info.ref(), b.method, reason, probeAt.Format("2006-01-02T15:04:05.000Z07:00"))})
 	b.until.Store(probeAt.UnixNano())
 	b.state.Store(uint32(BreakerOpen))
 	b.log.Warn("circuit breaker opened", "module", b.info.Module, "version", b.info.Version,
-		"reason", reason, "probe_at", probeAt, "from", from.String())
+		"method", b.method, "reason", reason, "probe_at", probeAt, "from", from.String())
 	if b.cfg.OnStateChange != nil {
-		b.cfg.OnStateChange(b.info, from, BreakerOpen, reason)
+		b.cfg.OnStateChange(b.info, b.method, from, BreakerOpen, reason)
 	}
 }
 
@@ -278,12 +391,12 @@ func (b *breaker) notClosed(ctx context.Context, method string, params map[strin
 			b.until.Store(now + int64(b.cfg.CoolDown))
 			if st == BreakerOpen {
 				b.refusal.Store(&sdk.Error{Code: sdk.CodeCircuitOpen, Message: fmt.Sprintf(
-					"%s: circuit half-open: a probe call is deciding whether it recovered (it opened after %s)",
-					b.info.ref(), *b.reason.Load())})
+					"%s: the circuit of %s is half-open: a probe call is deciding whether it recovered (it opened after %s)",
+					b.info.ref(), b.method, *b.reason.Load())})
 				b.state.Store(uint32(BreakerHalfOpen))
-				b.log.Info("circuit breaker half-open: probing", "module", b.info.Module, "version", b.info.Version, "method", method)
+				b.log.Info("circuit breaker half-open: probing", "module", b.info.Module, "version", b.info.Version, "method", b.method, "call", method)
 				if b.cfg.OnStateChange != nil {
-					b.cfg.OnStateChange(b.info, BreakerOpen, BreakerHalfOpen, "the cool-down ended: probing with a call to "+method)
+					b.cfg.OnStateChange(b.info, b.method, BreakerOpen, BreakerHalfOpen, "the cool-down ended: probing with a call to "+method)
 				}
 			}
 			b.mu.Unlock()
@@ -291,7 +404,7 @@ func (b *breaker) notClosed(ctx context.Context, method string, params map[strin
 		}
 		b.mu.Unlock()
 		if st == BreakerClosed {
-			return b.handler(ctx, method, params)
+			return b.call(ctx, method, params)
 		}
 	}
 	b.st.ShortCircuited.Add(1)
@@ -308,6 +421,7 @@ func (b *breaker) probeCall(probe uint64, ctx context.Context, method string, pa
 		}
 	}()
 	b.st.Calls.Add(1)
+	b.calls.Add(1)
 	out, err = b.next(ctx, method, params)
 	decided = true
 	o := classify(ctx, err)
@@ -335,15 +449,15 @@ func (b *breaker) settle(probe uint64, o outcome, reason string) {
 		b.until.Store(0) // it decided nothing: the next call probes
 	case succeeded:
 		b.consecutive.Store(0)
-		b.base.Store(b.st.Calls.Load())
+		b.base.Store(b.calls.Load())
 		for i := range b.window {
 			b.failed.Add(-int64(bits.OnesCount64(b.window[i].Swap(0))))
 		}
 		b.until.Store(0)
 		b.state.Store(uint32(BreakerClosed))
-		b.log.Info("circuit breaker closed", "module", b.info.Module, "version", b.info.Version, "reason", reason)
+		b.log.Info("circuit breaker closed", "module", b.info.Module, "version", b.info.Version, "method", b.method, "reason", reason)
 		if b.cfg.OnStateChange != nil {
-			b.cfg.OnStateChange(b.info, BreakerHalfOpen, BreakerClosed, reason)
+			b.cfg.OnStateChange(b.info, b.method, BreakerHalfOpen, BreakerClosed, reason)
 		}
 	}
 }

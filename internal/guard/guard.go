@@ -3,6 +3,8 @@ package guard
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +105,7 @@ type Stats struct {
 	// safety net on its goroutines).
 	Panics atomic.Int64
 
-	breaker  atomic.Pointer[breaker]
+	breaker  atomic.Pointer[breakers]
 	bulkhead atomic.Pointer[semaphore]
 }
 
@@ -111,12 +113,19 @@ type Stats struct {
 // its breaker and of its module's bulkhead; it is what `hotmod ls --json`
 // and the HTTP API show.
 type Snapshot struct {
-	// Breaker is "closed", "open" or "half-open"; empty without a breaker.
+	// Breaker sums up the breakers of the version's methods: "open" when
+	// one is open, else "half-open" when one is, else "closed"; empty
+	// without a breaker.
 	Breaker string `json:"breaker,omitempty"`
-	// BreakerReason says why the breaker opened; empty while it is closed.
+	// BreakerReason says which methods' breakers are not closed and why
+	// they opened ("fail: 3 failures in a row (…)"); empty when all are
+	// closed.
 	BreakerReason string `json:"breaker_reason,omitempty"`
-	// ProbeAt is when an open breaker lets a probe call through.
+	// ProbeAt is when the first open breaker lets a probe call through.
 	ProbeAt time.Time `json:"probe_at,omitzero"`
+	// Breakers is the state of each method whose breaker is not closed,
+	// by method; a method not listed answers normally.
+	Breakers map[string]MethodBreaker `json:"breakers,omitempty"`
 	// ModuleInFlight and ModuleLimit are the bulkhead's: calls running now
 	// in all versions of the module, and how many may. Zero without a
 	// bulkhead.
@@ -142,9 +151,19 @@ func (s *Stats) Snapshot() Snapshot {
 		Overloaded: s.Overloaded.Load(), Timeouts: s.Timeouts.Load(), Abandoned: s.Abandoned.Load(),
 		Lingering: s.Lingering.Load(), Panics: s.Panics.Load(),
 	}
-	if b := s.breaker.Load(); b != nil {
-		st, reason, probeAt := b.describe()
-		snap.Breaker, snap.BreakerReason, snap.ProbeAt = st.String(), reason, probeAt
+	if set := s.breaker.Load(); set != nil {
+		snap.Breakers = set.describe()
+		st := summary(snap.Breakers)
+		snap.Breaker = st.String()
+		reasons := make([]string, 0, len(snap.Breakers))
+		for method, mb := range snap.Breakers {
+			reasons = append(reasons, method+": "+mb.Reason)
+			if mb.State == BreakerOpen && (snap.ProbeAt.IsZero() || mb.ProbeAt.Before(snap.ProbeAt)) {
+				snap.ProbeAt = mb.ProbeAt
+			}
+		}
+		slices.Sort(reasons)
+		snap.BreakerReason = strings.Join(reasons, "; ")
 	}
 	if sem := s.bulkhead.Load(); sem != nil {
 		snap.ModuleInFlight, snap.ModuleLimit = sem.n.Load(), sem.limit
@@ -152,14 +171,39 @@ func (s *Stats) Snapshot() Snapshot {
 	return snap
 }
 
-// BreakerState returns the state of the version's breaker, and false when
-// its chain has none.
+// summary is the worst of the states: open, half-open, closed.
+func summary(m map[string]MethodBreaker) BreakerState {
+	st := BreakerClosed
+	for _, mb := range m {
+		if mb.State == BreakerOpen {
+			return BreakerOpen
+		}
+		st = BreakerHalfOpen
+	}
+	return st
+}
+
+// BreakerState returns the state of the version's breakers summed up as
+// Snapshot.Breaker is, and false when its chain has none.
 func (s *Stats) BreakerState() (BreakerState, bool) {
-	b := s.breaker.Load()
-	if b == nil {
+	set := s.breaker.Load()
+	if set == nil {
 		return 0, false
 	}
-	return BreakerState(b.state.Load()), true
+	return summary(set.describe()), true
+}
+
+// MethodBreakerState returns the state of a method's breaker (closed for a
+// method that never failed), and false when the chain has no breaker.
+func (s *Stats) MethodBreakerState(method string) (BreakerState, bool) {
+	set := s.breaker.Load()
+	if set == nil {
+		return 0, false
+	}
+	if b := set.find(method); b != nil {
+		return BreakerState(b.state.Load()), true
+	}
+	return BreakerClosed, true
 }
 
 func loggerOr(l *slog.Logger) *slog.Logger {

@@ -133,7 +133,7 @@ func TestGuardsOwnErrors(t *testing.T) {
 	for i := 0; i < DefaultConsecutive; i++ {
 		_, _ = h(bg, "fail", nil)
 	}
-	_, err = h(bg, "ok", nil)
+	_, err = h(bg, "fail", nil)
 	wantCode(t, "an open circuit", err, sdk.ErrCircuitOpen)
 	var e *sdk.Error
 	if !errors.As(err, &e) || e.Code != sdk.CodeCircuitOpen {

@@ -77,8 +77,20 @@ func newFaulty(version string) *faulty {
 			<-f.gate
 			return map[string]any{"ok": true}, nil
 		}))
+	// maybe does what its "do" parameter names (ok without one): one
+	// method that fails and succeeds, as a method's breaker needs.
+	f.mod.Handle("maybe", func(ctx context.Context, p map[string]any) (map[string]any, error) {
+		what, _ := p["do"].(string)
+		if what == "" {
+			what = "ok"
+		}
+		return f.mod.Invoke(ctx, what, p)
+	})
 	return f
 }
+
+// do is the parameters of a call of maybe that does what.
+func do(what string) map[string]any { return map[string]any{"do": what} }
 
 func (f *faulty) open() { close(f.gate) }
 

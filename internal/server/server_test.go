@@ -219,10 +219,10 @@ func TestInvokeErrorStatus(t *testing.T) {
 		{"module invents a code", "/v1/invoke/lab/fail", `{"code":"teapot"}`, 500, "teapot", "asked to fail"},
 		{"plain error", "/v1/invoke/lab/fail", `{}`, 500, "module_error", "plain error from the module"},
 		{"panic", "/v1/invoke/lab/panic", `{"panic":true}`, 500, "panic", "the lab blew up"},
-		{"result outside the value model", "/v1/invoke/lab/return", `{"what":"time"}`, 500, "internal", "lab.return returned a result that cannot be sent: when: time.Time is not in the value model"},
-		{"nested bad result", "/v1/invoke/lab/return", `{"what":"deep"}`, 500, "internal", "outer.list[1]: struct {} is not in the value model"},
+		{"result outside the value model", "/v1/invoke/lab/return", `{"what":"time"}`, 500, "module_error", "method return returned a result that cannot cross the boundary: when: time.Time is not in the value model"},
+		{"nested bad result", "/v1/invoke/lab/return", `{"what":"deep"}`, 500, "module_error", "outer.list[1]: struct {} is not in the value model"},
 		{"NaN result", "/v1/invoke/lab/return", `{"what":"nan"}`, 500, "internal", "x[1]: NaN has no JSON form"},
-		{"uint64 result too big", "/v1/invoke/lab/return", `{"what":"huge"}`, 500, "internal", "u: 9223372036854775809 does not fit in int64"},
+		{"uint64 result too big", "/v1/invoke/lab/return", `{"what":"huge"}`, 500, "module_error", "u: 9223372036854775809 does not fit in int64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

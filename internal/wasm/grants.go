@@ -15,11 +15,13 @@ import (
 
 // The capabilities a module may ask for (sdk.Module.Needs) and how a host
 // grants them (Config.Grants). Without a grant a guest has none of them: no
-// files, no environment, no network, and clocks that only pretend (wazero's
-// default wall clock, fixed at 2022-01-01 and ticking a millisecond per
-// reading). Every guest gets random bytes from crypto/rand: randomness is not
-// authority, and Go's runtime seeds its maps with it; and a monotonic clock
-// that measures real time from zero, with sleeps (see sandbox).
+// files, no environment, no network. Every guest gets the host's wall clock
+// (the time of day) unless the host denies it with the grant "-clock" (then
+// the guest sees wazero's pretend clock, fixed at 2022-01-01 and ticking a
+// millisecond per reading, and a module that asks for the clock does not
+// load); random bytes from crypto/rand: randomness is not authority, and
+// Go's runtime seeds its maps with it; and a monotonic clock that measures
+// real time from zero, with sleeps (see sandbox).
 //
 // A grant is written
 //
@@ -28,7 +30,8 @@ import (
 // where the module prefix limits it to one module (by name), and the
 // capabilities are:
 //
-//	clock             the host's wall clock (the time of day)
+//	clock             the host's wall clock (the time of day): the default
+//	-clock            denies the wall clock
 //	env=NAME[,NAME…]  those environment variables of the host, read at load
 //	fs=DIR            DIR, mounted read-write as the guest's root directory
 //	fs-ro=DIR         DIR, mounted read-only as the guest's root directory
@@ -56,6 +59,7 @@ type grant struct {
 	module   string // "" for every module
 	cap      string // clock, env or fs
 	readOnly bool   // fs-ro
+	deny     bool   // -clock
 	dir      string // fs: an absolute host directory
 	env      []string
 	raw      string
@@ -92,11 +96,11 @@ func parseGrant(raw string) (grant, error) {
 		g.module, head = mod, c
 	}
 	switch head {
-	case capClock:
+	case capClock, "-" + capClock:
 		if hasValue {
-			return g, fmt.Errorf("clock takes no value")
+			return g, fmt.Errorf("%s takes no value", head)
 		}
-		g.cap = capClock
+		g.cap, g.deny = capClock, head != capClock
 	case capEnv:
 		if !hasValue || value == "" {
 			return g, fmt.Errorf("name the variables the module may read: env=NAME[,NAME…]")
@@ -128,7 +132,7 @@ func parseGrant(raw string) (grant, error) {
 	case capNet:
 		return g, fmt.Errorf("the wasm transport cannot grant net: WASI preview 1, which Go's wasip1 port targets, has no way to open connections; load a module that needs the network with the process transport")
 	default:
-		return g, fmt.Errorf("unknown capability %q (the wasm transport grants clock, env=NAME[,NAME…], fs=DIR and fs-ro=DIR, optionally for one module: NAME:clock)", head)
+		return g, fmt.Errorf("unknown capability %q (the wasm transport grants clock (the default; -clock denies it), env=NAME[,NAME…], fs=DIR and fs-ro=DIR, optionally for one module: NAME:fs-ro=DIR)", head)
 	}
 	return g, nil
 }
@@ -155,6 +159,11 @@ func grantFor(grants []grant, module, c string) (grant, bool) {
 // lists every need refused and how to grant it.
 func authority(base wazero.ModuleConfig, grants []grant, module string, needs []string) (wazero.ModuleConfig, error) {
 	cfg := base
+	clock, _ := grantFor(grants, module, capClock)
+	clockDenied := !clockGiven(grants, module)
+	if !clockDenied {
+		cfg = cfg.WithSysWalltime()
+	}
 	var refused []string
 	for _, n := range needs {
 		switch n {
@@ -166,14 +175,18 @@ func authority(base wazero.ModuleConfig, grants []grant, module string, needs []
 			refused = append(refused, fmt.Sprintf("%q, a capability this host does not know (it knows %s): a newer hotmod may", n, strings.Join(knownCaps, ", ")))
 			continue
 		}
+		if n == capClock {
+			if clockDenied {
+				refused = append(refused, fmt.Sprintf("clock; this host denies it (the grant %q): a module that asks for the time of day would get a wrong one; remove that grant or add %q", clock.raw, module+":clock"))
+			}
+			continue
+		}
 		g, ok := grantFor(grants, module, n)
 		if !ok {
 			refused = append(refused, n+"; this host does not grant it: "+howToGrant(module, n))
 			continue
 		}
 		switch n {
-		case capClock:
-			cfg = cfg.WithSysWalltime()
 		case capEnv:
 			for _, name := range g.env {
 				if v, ok := os.LookupEnv(name); ok {
@@ -196,10 +209,37 @@ func authority(base wazero.ModuleConfig, grants []grant, module string, needs []
 	return cfg, nil
 }
 
+// clockGiven says whether module gets the host's wall clock: yes unless a
+// grant denies it.
+func clockGiven(grants []grant, module string) bool {
+	g, ok := grantFor(grants, module, capClock)
+	return !ok || !g.deny
+}
+
+// anyDenial says whether some grant denies the clock to some module.
+func anyDenial(grants []grant) bool {
+	for _, g := range grants {
+		if g.deny {
+			return true
+		}
+	}
+	return false
+}
+
+// firstSandbox is the configuration of the guest that is started to read a
+// module's manifest, before its name is known: the sandbox, with the wall
+// clock unless some grant denies it to some module (a module denied the
+// clock never sees it, not even in its package initialisation; one given
+// it after all gets a new guest).
+func firstSandbox(grants []grant) wazero.ModuleConfig {
+	if anyDenial(grants) {
+		return sandbox()
+	}
+	return sandbox().WithSysWalltime()
+}
+
 func howToGrant(module, c string) string {
 	switch c {
-	case capClock:
-		return fmt.Sprintf("add the grant %q (or %q for every module) with hotmod serve --wasm-grant or hotmod.WithWasmGrants", module+":clock", "clock")
 	case capEnv:
 		return fmt.Sprintf("add the grant %q, naming the variables it may read, with hotmod serve --wasm-grant or hotmod.WithWasmGrants", module+":env=NAME,NAME")
 	case capFS:
@@ -209,8 +249,9 @@ func howToGrant(module, c string) string {
 }
 
 // sandbox is the module configuration every guest starts from: no
-// arguments, no environment, no files, a wall clock that only pretends,
-// real randomness, a monotonic clock that measures real time from the
+// arguments, no environment, no files, a wall clock that only pretends
+// (authority gives the real one unless the host denies it), real
+// randomness, a monotonic clock that measures real time from the
 // loader's start, sleeps cut into naps of at most maxNap, and _initialize (a
 // c-shared guest's runtime and package initialisation) as the start
 // function.
@@ -222,7 +263,7 @@ func howToGrant(module, c string) string {
 // 69 MB (and on to the memory limit) while the live heap stayed at 100 KB.
 // A monotonic clock that starts at zero says how long things take, not when
 // or where the host is; the time of day is what the clock capability
-// grants. Why sleeps are naps: a host function cannot be interrupted, so a
+// gives (by default). Why sleeps are naps: a host function cannot be interrupted, so a
 // guest sleeping an hour would outlive its call's deadline; woken every
 // maxNap, the guest's runtime sleeps again through a loop that the deadline
 // does interrupt.

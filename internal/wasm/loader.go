@@ -177,9 +177,10 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%s: %v", path, err)
 	}
 	i.modCfg = cfg
-	if len(i.manifest.Needs) > 0 {
+	if len(i.manifest.Needs) > 0 || clockGiven(l.grants, i.manifest.Name) != !anyDenial(l.grants) {
 		// The first guest ran its package initialisation in the sandbox, to
-		// read the manifest; serving guests get what was granted.
+		// read the manifest; serving guests get what was granted (and the
+		// clock, when the first did not have it or must not keep it).
 		g.discard()
 		i.down()
 		if g, err = i.startGuest(ctx, cfg); err != nil {
@@ -256,7 +257,7 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
 	startAt := time.Now()
-	g, err := i.startGuest(ctx, sandbox())
+	g, err := i.startGuest(ctx, firstSandbox(l.grants))
 	if err != nil {
 		i.closeCompiled()
 		return nil, nil, err

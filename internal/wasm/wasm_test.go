@@ -273,16 +273,17 @@ func TestExit(t *testing.T) {
 	}
 }
 
-// Without grants a guest sees no files and no environment.
+// Without grants a guest sees no files and no environment; it sees the
+// host's time of day unless the host denies it.
 func TestSandbox(t *testing.T) {
 	t.Setenv("HOME", "/secret/home")
-	l, _ := newLoader(t, wasm.Config{Grants: []string{"fs=" + t.TempDir(), "env=HOME", "clock"}})
+	l, _ := newLoader(t, wasm.Config{Grants: []string{"fs=" + t.TempDir(), "env=HOME", "-clock"}})
 	g := load(t, l, source(t, "testguest", testGuest)) // it asks for nothing: granted nothing
 	out, err := g.Invoke(context.Background(), "files", nil)
 	if err != nil || out["env"] != "" || out["error"] == "<nil>" {
 		t.Errorf("files = %v, %v; want an error reading / and no HOME", out, err)
 	}
-	// The time of day is not the host's; durations and sleeps are real.
+	// Denied, the time of day is not the host's; durations and sleeps are real.
 	start := time.Now()
 	out, err = g.Invoke(context.Background(), "clock", nil)
 	took := time.Since(start)
@@ -295,6 +296,15 @@ func TestSandbox(t *testing.T) {
 	start = time.Now()
 	if _, err := g.Invoke(ctx, "clock", nil); !errors.Is(err, sdk.ErrTimeout) || time.Since(start) > 25*time.Millisecond+50*time.Millisecond {
 		t.Errorf("a 30ms sleep with a 10ms deadline: %v after %s", err, time.Since(start))
+	}
+	// By default, and where a module's grant beats a general denial, the
+	// time of day is the host's.
+	for _, grants := range [][]string{nil, {"-clock", "testguest:clock"}} {
+		l, _ := newLoader(t, wasm.Config{Grants: grants})
+		out, err := load(t, l, source(t, "testguest", testGuest)).Invoke(context.Background(), "clock", nil)
+		if err != nil || out["year"] != int64(time.Now().Year()) {
+			t.Errorf("grants %q: clock = %v, %v; want the year %d", grants, out, err, time.Now().Year())
+		}
 	}
 }
 
@@ -330,7 +340,11 @@ func TestCapabilities(t *testing.T) {
 	if _, err := l.Load(ctx, clock); err == nil || !strings.Contains(err.Error(), "asks for env; this host does not grant it") {
 		t.Errorf("clock and env, clock granted: %v", err)
 	}
-	l2, _ := newLoader(t, wasm.Config{Grants: []string{"clock", "env=HOME"}})
+	denied, _ := newLoader(t, wasm.Config{Grants: []string{"clock:-clock", "env=HOME"}})
+	if _, err := denied.Load(ctx, clock); err == nil || !strings.Contains(err.Error(), `asks for clock; this host denies it (the grant "clock:-clock")`) {
+		t.Errorf("a module that asks for a denied clock: %v", err)
+	}
+	l2, _ := newLoader(t, wasm.Config{Grants: []string{"env=HOME"}}) // the clock is given by default
 	c := load(t, l2, clock)
 	out, err := c.Invoke(ctx, "now", nil)
 	if now := time.Now().Unix(); err != nil || out["unix"].(int64) < now-5 || out["unix"].(int64) > now+5 {
@@ -339,10 +353,10 @@ func TestCapabilities(t *testing.T) {
 }
 
 func TestGrantErrors(t *testing.T) {
-	if err := wasm.CheckGrants([]string{"clock", "pricing:fs-ro=" + t.TempDir(), "env=HOME,LANG"}); err != nil {
+	if err := wasm.CheckGrants([]string{"clock", "-clock", "pricing:-clock", "pricing:fs-ro=" + t.TempDir(), "env=HOME,LANG"}); err != nil {
 		t.Errorf("good grants: %v", err)
 	}
-	for _, g := range []string{"net", "gpu", "fs", "fs=/no/such/dir", "env", "clock=1", "Bad:clock"} {
+	for _, g := range []string{"net", "gpu", "fs", "fs=/no/such/dir", "env", "clock=1", "-clock=1", "-fs", "Bad:clock"} {
 		_, err := wasm.NewLoader(context.Background(), wasm.Config{CacheDir: cacheDir, Grants: []string{g}})
 		if err == nil {
 			t.Errorf("grant %q accepted", g)
