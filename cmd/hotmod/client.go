@@ -248,3 +248,17 @@ func writeIndented(w io.Writer, doc []byte) error {
 	_, err := w.Write(buf.Bytes())
 	return err
 }
+
+// requestTimeout bounds one request of a client command.
+const requestTimeout = 30 * time.Second
+
+// commandClient finds the daemon for a client command and bounds what the
+// command does with it by timeout; call cancel when done.
+func commandClient(cmd *cobra.Command, addr clientFlags, timeout time.Duration) (*client, context.Context, context.CancelFunc, error) {
+	c, err := newClient(addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	return c, ctx, cancel, nil
+}

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/spf13/cobra"
@@ -32,11 +30,10 @@ transports that run out of the daemon's process.
 --json prints the daemon's answer (GET /v1/modules) as it is.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(addr)
+			c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			var list struct {
 				Modules []hotmod.ModuleInfo `json:"modules"`

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,11 +32,10 @@ least 8 digits, or the artifact's path) and loads it again.`,
 		Short: "List quarantined artifacts",
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(addr)
+			c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			var list struct {
 				Quarantined []hotmod.QuarantineEntry `json:"quarantined"`
@@ -60,11 +58,10 @@ least 8 digits, or the artifact's path) and loads it again.`,
 		Short: "Take an artifact off the quarantine list and load it again",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := newClient(liftAddr)
+			c, ctx, cancel, err := commandClient(cmd, liftAddr, requestTimeout)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			req, _ := json.Marshal(map[string]string{"target": a[0]})
 			status, body, err := c.do(ctx, http.MethodPost, "/v1/quarantine/lift", req)

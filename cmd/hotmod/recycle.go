@@ -115,11 +115,10 @@ worker stops accepting, finishes its calls and exits. Native versions can
 never be unloaded from a process; this gives their memory back.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(addr)
+			c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			status, body, err := c.do(ctx, http.MethodPost, "/v1/recycle", []byte("{}"))
 			if err != nil {

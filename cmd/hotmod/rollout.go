@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,7 +71,7 @@ failures and p99 latency of stable and canary over the step), the versions
 kept Standby for a rollback, and what comes next.`,
 		Args: args(0, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, ctx, cancel, err := commandClient(cmd, addr)
+			c, ctx, cancel, err := commandClient(cmd, addr, time.Minute)
 			if err != nil {
 				return err
 			}
@@ -137,7 +136,7 @@ func routeCmds() []*cobra.Command {
 			Use: o.use, Short: o.short, Long: o.long,
 			Args: args(1, 1),
 			RunE: func(cmd *cobra.Command, a []string) error {
-				c, ctx, cancel, err := commandClient(cmd, addr)
+				c, ctx, cancel, err := commandClient(cmd, addr, time.Minute)
 				if err != nil {
 					return err
 				}
@@ -162,15 +161,6 @@ func routeCmds() []*cobra.Command {
 		out = append(out, cmd)
 	}
 	return out
-}
-
-func commandClient(cmd *cobra.Command, addr clientFlags) (*client, context.Context, context.CancelFunc, error) {
-	c, err := newClient(addr)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
-	return c, ctx, cancel, nil
 }
 
 // writeRollouts writes one block per module:

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hotmod/hotmod/internal/auth"
 	"github.com/hotmod/hotmod/internal/server"
@@ -38,11 +36,10 @@ works against a remote daemon too.`,
 // tokenRequest sends an admin request about tokens and decodes a
 // successful answer into v.
 func tokenRequest(cmd *cobra.Command, f clientFlags, method, path string, body []byte, v any) error {
-	c, err := newClient(f)
+	c, ctx, cancel, err := commandClient(cmd, f, requestTimeout)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
 	status, data, err := c.do(ctx, method, path, body)
 	if err != nil {
