@@ -186,10 +186,7 @@ func TestAuth(t *testing.T) {
 	d.waitModules(t, "textstats unloaded", func(mods []hotmod.ModuleInfo) bool {
 		return find(mods, active("textstats", "1.0.0")) == nil
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(d.log(), `"action":"unload"`) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.logged(`"action":"unload"`, 10*time.Second)
 
 	d.stop(t, syscall.SIGTERM)
 	var audits []string
@@ -227,7 +224,7 @@ func TestServeRefusesPlainHTTPOnTheNetwork(t *testing.T) {
 		t.Errorf("the refusal came after loading (%v): %s", time.Since(start), r)
 	}
 	d := startDaemon(t, dir, "--listen", "0.0.0.0:0", "--insecure")
-	if !strings.Contains(d.log(), "INSECURE") {
+	if !d.logged("INSECURE", 10*time.Second) {
 		t.Errorf("--insecure did not warn:\n%s", d.log())
 	}
 }

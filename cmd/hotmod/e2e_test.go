@@ -220,6 +220,21 @@ func (d *daemon) log() string {
 	return strings.Join(d.logs, "\n")
 }
 
+// logged reports whether the daemon's log contains s within the given
+// time. A worker's lines reach the log through the supervisor's copy of
+// its stderr, so they may arrive after the supervisor's own "worker ready"
+// or after an HTTP answer: a test that expects a line waits for it.
+func (d *daemon) logged(s string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !strings.Contains(d.log(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // stop sends sig and waits for the daemon to exit; it fails the test unless
 // the exit status is 0.
 func (d *daemon) stop(t *testing.T, sig os.Signal) {

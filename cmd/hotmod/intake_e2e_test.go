@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
@@ -33,7 +34,7 @@ func TestServeOneDaemonPerDirectory(t *testing.T) {
 	// another daemon holds is refused too.
 	stateDir := filepath.Join(t.TempDir(), "state")
 	other := startDaemon(t, filepath.Join(t.TempDir(), "other"), "--state-dir", stateDir, "--allow-command", "sh")
-	if !strings.Contains(other.log(), "launch files in the module directory may start these programs") {
+	if !other.logged("launch files in the module directory may start these programs", 10*time.Second) {
 		t.Errorf("an allow-list was given without a warning:\n%s", other.log())
 	}
 	if r := hotmodRun(t, nil, "", "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--state-dir", stateDir); r.code != 1 ||

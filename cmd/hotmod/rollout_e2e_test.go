@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/auth"
@@ -293,7 +294,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		t.Errorf("%d of %d calls failed during the promotion and unload, the first: %s", len(failures), calls, failures[0])
 	}
 	for _, want := range []string{`"msg":"rollout canary"`, `"msg":"rollout step"`, `"msg":"rollout promoted"`} {
-		if !strings.Contains(d.log(), want) {
+		if !d.logged(want, 10*time.Second) {
 			t.Errorf("no %s in the daemon's log", want)
 		}
 	}
