@@ -56,7 +56,10 @@ func (r *Registry) inflightCounter(v *version) *atomic.Int64 {
 // journalGate keeps quarantined artifacts out and journals every open.
 type journalGate struct{ r *Registry }
 
-var _ native.Gate = journalGate{}
+var (
+	_ native.Gate   = journalGate{}
+	_ native.Prover = journalGate{}
+)
 
 func (g journalGate) Admit(sum, path string) error {
 	dir := g.r.cfg.stateDir
@@ -79,6 +82,18 @@ func (g journalGate) Admit(sum, path string) error {
 		return sdk.Errorf(sdk.CodeIncompatible, "%s; replace the file, or run `hotmod quarantine lift %s` once it is safe", msg, sum[:12])
 	}
 	return nil
+}
+
+// Proven: bytes this executable opened before and ran for
+// journal.SuspectWindow skip the probe (a restarted worker reloads its
+// modules fast).
+func (g journalGate) Proven(sum string) (module, version string, ok bool) {
+	l, err := journal.Load(g.r.cfg.stateDir)
+	if err != nil {
+		return "", "", false
+	}
+	p, ok := l.Proven(sum, journal.HostID())
+	return p.Module, p.Version, ok
 }
 
 func (g journalGate) Opening(o native.Opening) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/auth"
+	"github.com/hotmod/hotmod/internal/journal"
 	"github.com/hotmod/hotmod/internal/plugintest"
 )
 
@@ -491,5 +492,57 @@ func TestReadyzWhenTheDirectoryGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	readyz(200, `"status":"ready"`)
+	d.stop(t, syscall.SIGTERM)
+}
+
+// TestRestartSkipsProbeOfProvenArtifacts: native artifacts a worker ran for
+// the crash journal's suspect window are proven; the next worker of the
+// same binary opens them without a probe child, so a restart is quicker.
+func TestRestartSkipsProbeOfProvenArtifacts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping (builds hotmod and two native modules)")
+	}
+	plugins := t.TempDir()
+	buildAll(t, plugins, plugintest.Example(t, "greeter"), plugintest.Example(t, "pricing"))
+	d := startDaemon(t, plugins)
+	d.waitReady(t)
+	if n := strings.Count(d.log(), `"proven":true`); n != 0 {
+		t.Fatalf("a first start trusted %d artifacts without a probe", n)
+	}
+	quarantine := filepath.Join(plugins, ".hotmod", "quarantine.json")
+	deadline := time.Now().Add(journal.SuspectWindow + 20*time.Second)
+	for {
+		var l struct{ Proven map[string]struct{ Module string } }
+		data, _ := os.ReadFile(quarantine)
+		if json.Unmarshal(data, &l) == nil && len(l.Proven) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the artifacts were not proven %v after they were loaded: %s", journal.SuspectWindow, data)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pid, _ := d.workerPID(t)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	died := d.waitLog(t, "worker died", 1, 30*time.Second)
+	for {
+		status, body, err := api("POST", "http://"+d.addr+"/v1/invoke/greeter/hello", `{"name":"Ada"}`)
+		if err == nil && status == 200 && strings.Contains(body, "hello, Ada") {
+			break
+		}
+		if time.Since(died) > 30*time.Second {
+			t.Fatalf("greeter did not answer within 30s of the worker's death")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("restart gap with proven artifacts (death → greeter answers): %v", time.Since(died).Round(time.Millisecond))
+	if !d.logged(`"proven":true`, 10*time.Second) {
+		t.Fatalf("the restarted worker probed its proven artifacts again:\n%s", d.log())
+	}
+	d.waitModules(t, "both active again", func(mods []hotmod.ModuleInfo) bool {
+		return find(mods, active("greeter", "1.0.0")) != nil && find(mods, func(m hotmod.ModuleInfo) bool { return m.Name == "pricing" && m.State == hotmod.StateActive }) != nil
+	})
 	d.stop(t, syscall.SIGTERM)
 }

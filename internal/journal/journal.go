@@ -86,10 +86,11 @@ type Run struct {
 	slots *os.File
 	mem   []byte
 
-	mu     sync.Mutex
-	next   int
-	timers []*time.Timer
-	closed bool
+	mu       sync.Mutex
+	next     int
+	timers   []*time.Timer
+	stateDir string
+	closed   bool
 }
 
 // Start opens a new journal for this process under stateDir.
@@ -98,7 +99,7 @@ func Start(stateDir string) (*Run, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("crash journal: %w", err)
 	}
-	r := &Run{dir: dir}
+	r := &Run{dir: dir, stateDir: stateDir}
 	var err error
 	if r.loads, err = os.OpenFile(filepath.Join(dir, loadsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
 		return nil, fmt.Errorf("crash journal: %w", err)
@@ -141,7 +142,7 @@ func (r *Run) Dir() string { return r.dir }
 
 // Opening records, durably, that the artifact is about to be opened in this
 // process; call it right before plugin.Open. After SuspectWindow the
-// artifact is marked settled.
+// artifact is marked settled, and proven (see Prove).
 func (r *Run) Opening(sum, path, copyPath, module, version string) error {
 	rec := record{Op: "open", Time: time.Now(), Sum: sum, Path: path, Copy: copyPath, Module: module, Version: version}
 	if err := r.append(rec, true); err != nil {
@@ -151,7 +152,9 @@ func (r *Run) Opening(sum, path, copyPath, module, version string) error {
 	defer r.mu.Unlock()
 	if !r.closed {
 		r.timers = append(r.timers, time.AfterFunc(SuspectWindow, func() {
-			_ = r.append(record{Op: "settled", Time: time.Now(), Sum: sum}, false)
+			if r.append(record{Op: "settled", Time: time.Now(), Sum: sum}, false) == nil {
+				_ = Prove(r.stateDir, sum, module, version)
+			}
 		}))
 	}
 	return nil

@@ -50,6 +50,7 @@ type Strike struct {
 type List struct {
 	Entries []Entry           `json:"entries"`
 	Strikes map[string]Strike `json:"strikes,omitempty"` // by sha256
+	Proofs  map[string]Proof  `json:"proven,omitempty"`  // by sha256; see Prove
 }
 
 // Find returns the entry for sum, or nil.
@@ -68,6 +69,7 @@ func (l *List) add(e Entry) bool {
 	}
 	l.Entries = append(l.Entries, e)
 	delete(l.Strikes, e.Sum)
+	delete(l.Proofs, e.Sum)
 	return true
 }
 
@@ -141,6 +143,7 @@ func Judge(stateDir string, v Verdict, c Crash) ([]Entry, error) {
 			if l.Find(s.Sum) != nil {
 				continue
 			}
+			delete(l.Proofs, s.Sum) // a suspect again: probe it next time
 			st := l.Strikes[s.Sum]
 			st.Count++
 			st.Path, st.Last = s.Path, now

@@ -31,7 +31,9 @@
 //     writes the manifest as JSON on file descriptor 3. A crash or a refusal
 //     kills only the child; the parent turns the child's report, or the first
 //     meaningful lines of its stderr, into the error. The probe is bounded by
-//     the context and by ProbeTimeout.
+//     the context and by ProbeTimeout. A Gate that is also a Prover may
+//     vouch for the bytes (this executable ran them before, see the crash
+//     journal's proofs): then this step is skipped.
 //  5. Only a candidate that passed is opened in the host: plugin.Open on the
 //     private copy, Lookup("Module"), the same type check and Validate. The
 //     private path joins the process-wide list of opened plugins that later
