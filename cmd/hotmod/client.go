@@ -237,6 +237,25 @@ func (c *client) get(ctx context.Context, path string, v any) ([]byte, error) {
 	return body, nil
 }
 
+// showList is the body of a listing command: GET path, then print the
+// answer as it is (--json) or as show writes the decoded T.
+func showList[T any](cmd *cobra.Command, addr clientFlags, asJSON bool, path string, show func(io.Writer, T) error) error {
+	c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	var v T
+	body, err := c.get(ctx, path, &v)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeIndented(cmd.OutOrStdout(), body)
+	}
+	return show(cmd.OutOrStdout(), v)
+}
+
 // writeIndented writes a JSON document indented, its number literals as
 // they are.
 func writeIndented(w io.Writer, doc []byte) error {

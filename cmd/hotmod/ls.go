@@ -30,22 +30,11 @@ transports that run out of the daemon's process.
 --json prints the daemon's answer (GET /v1/modules) as it is.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var list struct {
+			return showList(cmd, addr, asJSON, "/v1/modules", func(w io.Writer, list struct {
 				Modules []hotmod.ModuleInfo `json:"modules"`
-			}
-			body, err := c.get(ctx, "/v1/modules", &list)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
-			return writeTable(cmd.OutOrStdout(), list.Modules)
+			}) error {
+				return writeTable(w, list.Modules)
+			})
 		},
 	}
 	addrFlag(cmd, &addr)

@@ -32,22 +32,11 @@ least 8 digits, or the artifact's path) and loads it again.`,
 		Short: "List quarantined artifacts",
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := commandClient(cmd, addr, requestTimeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var list struct {
+			return showList(cmd, addr, asJSON, "/v1/quarantine", func(w io.Writer, list struct {
 				Quarantined []hotmod.QuarantineEntry `json:"quarantined"`
-			}
-			body, err := c.get(ctx, "/v1/quarantine", &list)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
-			return writeQuarantine(cmd.OutOrStdout(), list.Quarantined)
+			}) error {
+				return writeQuarantine(w, list.Quarantined)
+			})
 		},
 	}
 	addrFlag(ls, &addr)

@@ -65,8 +65,10 @@ func main() { sdk.Main(Module) }
 `
 
 // restartBudget is how soon after a worker's death other modules must
-// answer again.
-const restartBudget = time.Second
+// answer again for the test to pass: a bound on "the daemon came back by
+// itself", not the speed aim (≤ 1 s with the bundled examples), which the
+// test logs and a loaded machine can miss.
+const restartBudget = 10 * time.Second
 
 // api makes one raw HTTP request to the daemon (the one place a test of
 // this file talks HTTP, so headers can be added here).
@@ -512,7 +514,9 @@ func TestRestartSkipsProbeOfProvenArtifacts(t *testing.T) {
 	quarantine := filepath.Join(plugins, ".hotmod", "quarantine.json")
 	deadline := time.Now().Add(journal.SuspectWindow + 20*time.Second)
 	for {
-		var l struct{ Proven map[string]struct{ Module string } }
+		var l struct {
+			Proven map[string]struct{ Module string }
+		}
 		data, _ := os.ReadFile(quarantine)
 		if json.Unmarshal(data, &l) == nil && len(l.Proven) == 2 {
 			break
