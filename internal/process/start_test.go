@@ -113,11 +113,19 @@ func TestStartFailures(t *testing.T) {
 			[]string{`command "env"`, "outside the launch file's directory", "allowed: ", "--allow-command env"}},
 		{"command outside by a relative path", write("o"+LaunchExt, `{"command": "../x.sh"}`, 0o644), []string{`command "../x.sh"`, "outside the launch file's directory"}},
 	}
+	// Only "silent" waits for the handshake timeout; the others get time
+	// to write their first line on a loaded machine.
 	cfg, _ := testConfig(t)
 	cfg.StartTimeout = time.Second
+	quick := NewLoader(cfg)
+	cfg.StartTimeout = 30 * time.Second
 	l := NewLoader(cfg)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			l := l
+			if tt.name == "silent" {
+				l = quick
+			}
 			inst, err := l.Load(context.Background(), tt.path)
 			if err == nil {
 				inst.Close()
