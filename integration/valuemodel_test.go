@@ -5,10 +5,10 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/hotmod/hotmod"
 	"github.com/hotmod/hotmod/internal/plugintest"
+	"github.com/hotmod/hotmod/internal/plugintest/shapes"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -20,7 +20,7 @@ func TestOutsideValueModelEveryTransport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds real modules; skipped with -short")
 	}
-	src := plugintest.Source(t, plugintest.OutsideModelSource)
+	src := plugintest.Source(t, plugintest.OutsideModelSource())
 	ctx := context.Background()
 	registries := map[string]*hotmod.Registry{}
 	for transport, build := range map[string]func(testing.TB, string, ...string) string{
@@ -36,7 +36,7 @@ func TestOutsideValueModelEveryTransport(t *testing.T) {
 	// The same module compiled into the host.
 	builtin := hotmod.New(hotmod.WithLogger(quiet))
 	t.Cleanup(func() { builtin.Close(context.Background()) })
-	if _, err := builtin.Register(ctx, shapes()); err != nil {
+	if _, err := builtin.Register(ctx, shapes.Module); err != nil {
 		t.Fatal(err)
 	}
 	registries["builtin"] = builtin
@@ -54,18 +54,4 @@ func TestOutsideValueModelEveryTransport(t *testing.T) {
 			t.Errorf("%s: shapes.converted = %#v, %v; want %#v", transport, out, err, wantConverted)
 		}
 	}
-}
-
-// shapes is plugintest.OutsideModelSource's module, for the builtin transport.
-func shapes() *sdk.Module {
-	return sdk.New("shapes", "1.0.0").
-		Handle("ints", func(context.Context, map[string]any) (map[string]any, error) {
-			return map[string]any{"xs": []int{1, 2, 3}}, nil
-		}).
-		Handle("when", func(context.Context, map[string]any) (map[string]any, error) {
-			return map[string]any{"meta": map[string]any{"at": time.Unix(0, 0)}}, nil
-		}).
-		Handle("converted", func(context.Context, map[string]any) (map[string]any, error) {
-			return sdk.ToParams(map[string]any{"xs": []int{1, 2, 3}, "at": time.Unix(0, 0)})
-		})
 }

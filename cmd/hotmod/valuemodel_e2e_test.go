@@ -24,7 +24,7 @@ func TestOutsideValueModelOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	transports := []string{"native", "wasm", "process"}
 	for _, transport := range transports {
-		src := plugintest.Source(t, strings.Replace(plugintest.OutsideModelSource, `"shapes"`, `"shapes_`+transport+`"`, 1))
+		src := plugintest.Source(t, strings.Replace(plugintest.OutsideModelSource(), `"shapes"`, `"shapes_`+transport+`"`, 1))
 		mustRun(t, nil, "build", "--transport", transport, "-o", dir, src)
 	}
 	d := startDaemon(t, dir)
