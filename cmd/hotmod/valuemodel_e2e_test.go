@@ -24,7 +24,11 @@ func TestOutsideValueModelOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	transports := []string{"native", "wasm", "process"}
 	for _, transport := range transports {
-		src := plugintest.Source(t, strings.Replace(plugintest.OutsideModelSource(), `"shapes"`, `"shapes_`+transport+`"`, 1))
+		mainGo := strings.Replace(plugintest.OutsideModelSource(), `sdk.New("shapes"`, `sdk.New("shapes_`+transport+`"`, 1)
+		if !strings.Contains(mainGo, `"shapes_`+transport+`"`) {
+			t.Fatal(`plugintest.OutsideModelSource no longer says sdk.New("shapes": rename the module another way`)
+		}
+		src := plugintest.Source(t, mainGo)
 		mustRun(t, nil, "build", "--transport", transport, "-o", dir, src)
 	}
 	d := startDaemon(t, dir)
