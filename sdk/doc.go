@@ -46,6 +46,18 @@
 //			return Hello{Message: p.Greet + ", " + p.Name}, nil
 //		}))
 //
+// # Values
+//
+// A dynamic method's params and result are made of the value model's types
+// (see CheckValue): nil, bool, int64, float64, string, []byte, []any and
+// map[string]any. A result with anything else in it is a module_error naming
+// its path and Go type, on every transport. ToValue and ToParams convert
+// common Go values into the model — integers of every width, slices, maps
+// with string keys, time.Duration (nanoseconds) and time.Time (RFC 3339 text
+// in UTC):
+//
+//	return sdk.ToParams(map[string]any{"ids": ids, "since": since})
+//
 // See Func for the tag grammar and the decoding rules. Hosts call typed
 // methods with their own structs through Encode and Decode (maps, the native
 // transport) or EncodeCBOR and DecodeCBOR (bytes, Module.InvokeCBOR).
