@@ -46,6 +46,10 @@
 //			return Hello{Message: p.Greet + ", " + p.Name}, nil
 //		}))
 //
+// See Func for the tag grammar and the decoding rules. Hosts call typed
+// methods with their own structs through Encode and Decode (maps, the native
+// transport) or EncodeCBOR and DecodeCBOR (bytes, Module.InvokeCBOR).
+//
 // # Values
 //
 // A dynamic method's params and result are made of the value model's types
@@ -57,10 +61,6 @@
 // in UTC):
 //
 //	return sdk.ToParams(map[string]any{"ids": ids, "since": since})
-//
-// See Func for the tag grammar and the decoding rules. Hosts call typed
-// methods with their own structs through Encode and Decode (maps, the native
-// transport) or EncodeCBOR and DecodeCBOR (bytes, Module.InvokeCBOR).
 //
 // The package has no dependencies and a low `go` line, so modules can be
 // built with older Go toolchains than the host's. Native plugins must still
