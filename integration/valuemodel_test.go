@@ -41,7 +41,7 @@ func TestOutsideValueModelEveryTransport(t *testing.T) {
 	}
 	registries["builtin"] = builtin
 
-	wantConverted := map[string]any{"xs": []any{int64(1), int64(2), int64(3)}, "at": "1970-01-01T00:00:00Z"}
+	wantConverted := map[string]any{"xs": []any{int64(1), int64(2), int64(3)}, "at": "1970-01-01T00:00:00.000000000Z"}
 	for transport, reg := range registries {
 		for method, want := range plugintest.OutsideModelErrors {
 			out, err := reg.Invoke(ctx, "shapes", method, nil)

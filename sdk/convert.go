@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// TimeLayout is how ToValue writes a time.Time (in UTC): RFC 3339 with a
+// fixed nine-digit fraction, so that text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
 // ToValue converts v, a common Go value, into the value model (see
 // CheckValue), so that a dynamic method can return what it computed without
 // converting it by hand:
@@ -17,15 +21,15 @@ import (
 //   - float32 and float64 become float64; bool, string and []byte stay;
 //   - time.Duration becomes its int64 count of nanoseconds, as a typed
 //     method's Duration field travels;
-//   - time.Time becomes a string in RFC 3339 with nanoseconds, in UTC
-//     ("2026-12-05T18:04:05.123456789Z", trailing zeros of the fraction
-//     dropped): the same text on every transport whatever the host's time
-//     zone, sortable as text, and read back with
-//     time.Parse(time.RFC3339Nano, s);
-//   - slices and arrays of any of these become []any; maps whose key is a
-//     string (or a named string type) become map[string]any; a non-nil
-//     pointer or interface is followed, a nil one becomes nil; nesting is
-//     converted all the way down, to MaxDepth levels.
+//   - time.Time becomes a string in RFC 3339, in UTC, with all nine digits
+//     of nanoseconds ("2026-12-05T18:04:05.120000000Z", TimeLayout): the
+//     same text on every transport whatever the host's time zone, in the
+//     order of the instants when sorted as text (years 0 to 9999), read back
+//     with time.Parse(time.RFC3339Nano, s);
+//   - slices and arrays of any of these become []any (of bytes, []byte);
+//     maps whose key is a string (or a named string type) become
+//     map[string]any; a non-nil pointer or interface is followed, a nil one
+//     becomes nil; nesting is converted all the way down, to MaxDepth levels.
 //
 // A value made only of the model's own types is returned as it is, without
 // copying.
@@ -72,7 +76,7 @@ func toValue(v any, path string, depth int) (any, error) {
 	case time.Duration:
 		return int64(x), nil
 	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano), nil
+		return x.UTC().Format(TimeLayout), nil
 	case []any:
 		if ownTypes(x, depth) {
 			return x, nil
@@ -110,6 +114,11 @@ func reflectToValue(rv reflect.Value, path string, depth int) (any, error) {
 		}
 		return listToValue(rv, path, depth)
 	case reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 { // [32]byte, a sum: bytes too
+			b := make([]byte, rv.Len())
+			reflect.Copy(reflect.ValueOf(b), rv)
+			return b, nil
+		}
 		return listToValue(rv, path, depth)
 	case reflect.Map:
 		if rv.Type().Key().Kind() != reflect.String {

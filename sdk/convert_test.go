@@ -41,18 +41,19 @@ func TestToValue(t *testing.T) {
 		{"named string", status("ok"), "ok"},
 		{"bytes stay bytes", []byte("hi"), []byte("hi")},
 		{"duration in nanoseconds", 1500 * time.Millisecond, int64(1_500_000_000)},
-		{"time in UTC RFC 3339", at, "2026-12-05T18:04:05.123456Z"},
-		{"zero time", time.Time{}, "0001-01-01T00:00:00Z"},
+		{"time in UTC RFC 3339", at, "2026-12-05T18:04:05.123456000Z"},
+		{"zero time", time.Time{}, "0001-01-01T00:00:00.000000000Z"},
 		{"[]int", []int{1, 2}, []any{int64(1), int64(2)}},
 		{"named []uint16", ids{7}, []any{int64(7)}},
 		{"array", [2]int32{1, 2}, []any{int64(1), int64(2)}},
+		{"byte array", [3]byte{1, 2, 3}, []byte{1, 2, 3}},
 		{"nil slice", []int(nil), nil},
 		{"pointer", &x, int64(7)},
 		{"nil pointer", nilPtr, nil},
 		{"map[string]int", map[string]int{"a": 1}, map[string]any{"a": int64(1)}},
 		{"map of named keys", map[status][]time.Duration{"up": {time.Second}}, map[string]any{"up": []any{int64(time.Second)}}},
 		{"nested", map[string]any{"at": []time.Time{at}, "n": []any{uint8(1), map[string]float32{"f": 2}}},
-			map[string]any{"at": []any{"2026-12-05T18:04:05.123456Z"}, "n": []any{int64(1), map[string]any{"f": 2.0}}}},
+			map[string]any{"at": []any{"2026-12-05T18:04:05.123456000Z"}, "n": []any{int64(1), map[string]any{"f": 2.0}}}},
 	} {
 		got, err := sdk.ToValue(c.in)
 		if err != nil || !reflect.DeepEqual(got, c.want) {
@@ -63,7 +64,7 @@ func TestToValue(t *testing.T) {
 			t.Errorf("%s: the result is not in the value model: %v", c.name, err)
 		}
 	}
-	if back, err := time.Parse(time.RFC3339Nano, "2026-12-05T18:04:05.123456Z"); err != nil || !back.Equal(at) {
+	if back, err := time.Parse(time.RFC3339Nano, "2026-12-05T18:04:05.123456000Z"); err != nil || !back.Equal(at) {
 		t.Errorf("the time does not read back: %v, %v", back, err)
 	}
 }
@@ -134,7 +135,7 @@ func ExampleToParams() {
 	}
 	out, _ := cbor.UnmarshalMap(b)
 	fmt.Println(out["counts"], out["since"], out["span"])
-	// Output: [3 1 4] 2026-12-05T18:00:00Z 90000000000
+	// Output: [3 1 4] 2026-12-05T18:00:00.000000000Z 90000000000
 }
 
 func BenchmarkToValue(b *testing.B) {

@@ -64,7 +64,7 @@ func TestOutsideValueModelOverHTTP(t *testing.T) {
 		}
 		status, body := call(module, "converted")
 		var got map[string]any
-		want := map[string]any{"xs": []any{1.0, 2.0, 3.0}, "at": "1970-01-01T00:00:00Z"}
+		want := map[string]any{"xs": []any{1.0, 2.0, 3.0}, "at": "1970-01-01T00:00:00.000000000Z"}
 		if err := json.Unmarshal(body, &got); err != nil || status != 200 || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s.converted over HTTP: %d %s", module, status, body)
 		}
