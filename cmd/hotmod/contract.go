@@ -151,13 +151,16 @@ func readContract(cmd *cobra.Command, file string) (sdk.Manifest, error) {
 }
 
 // artifactConfig is what reading an artifact takes from the command's flags
-// (--allow-command, as for serve) and this user's wasm compilation cache.
+// (--allow-command and, where the command has it, --wasm-grant, as for
+// serve) and this user's wasm compilation cache.
 func artifactConfig(cmd *cobra.Command) artifact.Config {
 	allowed, _ := cmd.Flags().GetStringArray("allow-command")
+	grants, _ := cmd.Flags().GetStringArray("wasm-grant") // nil where the command has no such flag
 	return artifact.Config{
 		Logger:        slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		AllowCommands: allowed,
 		WasmCacheDir:  wasm.DefaultCacheDir(),
+		WasmGrants:    grants,
 	}
 }
 

@@ -75,6 +75,15 @@ func TestContractAndInspectEveryKind(t *testing.T) {
 	mustRun(t, nil, "contract", "diff", manifest, built["launch file"])
 	mustRun(t, nil, "contract", "diff", built["native"], built["process"])
 
+	// inspect judges a wasm module's needs against --wasm-grant, as serve
+	// would: a module that needs the clock is not loadable where it is denied.
+	clocked := plugintest.Example(t, "pricing", `sdk.New("pricing", version).`, `sdk.New("pricing", version).Needs(sdk.NeedClock).`)
+	needsClock := strings.TrimSpace(mustRun(t, nil, "build", "--transport", "wasm", "-o", t.TempDir(), clocked).stdout)
+	mustRun(t, nil, "inspect", needsClock)
+	if r := hotmodRun(t, nil, "", "inspect", "--wasm-grant=-clock", needsClock); r.code != 1 || !strings.Contains(r.stderr, "clock") {
+		t.Errorf("inspect --wasm-grant=-clock of a module that needs the clock: %s", r)
+	}
+
 	// A launch file starting a program outside its directory: refused
 	// until the program is allowed, as serve refuses it.
 	if _, err := exec.LookPath("python3"); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotmod/hotmod/internal/artifact"
 	"github.com/hotmod/hotmod/internal/native"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/spf13/cobra"
 )
@@ -60,6 +61,11 @@ module in its sandbox, a process module from its handshake) and shows it.
 Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if grants, _ := cmd.Flags().GetStringArray("wasm-grant"); len(grants) > 0 {
+				if err := wasm.CheckGrants(grants); err != nil {
+					return usagef("--wasm-grant: %v", err)
+				}
+			}
 			in, err := inspect(cmd, a[0])
 			if err != nil {
 				return err
@@ -85,6 +91,7 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	addAllowCommandFlag(cmd)
+	cmd.Flags().StringArray("wasm-grant", nil, "as for serve: a capability granted to wasm modules (env=NAME, fs=DIR, fs-ro=DIR, -clock), optionally for one module (pricing:fs-ro=/srv); decides whether a module asking for it is loadable; repeatable")
 	return cmd
 }
 
