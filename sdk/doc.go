@@ -50,6 +50,18 @@
 // methods with their own structs through Encode and Decode (maps, the native
 // transport) or EncodeCBOR and DecodeCBOR (bytes, Module.InvokeCBOR).
 //
+// # Values
+//
+// A dynamic method's params and result are made of the value model's types
+// (see CheckValue): nil, bool, int64, float64, string, []byte, []any and
+// map[string]any. A result with anything else in it is a module_error naming
+// its path and Go type, on every transport. ToValue and ToParams convert
+// common Go values into the model — integers of every width, slices, maps
+// with string keys, time.Duration (nanoseconds) and time.Time (RFC 3339 text
+// in UTC):
+//
+//	return sdk.ToParams(map[string]any{"ids": ids, "since": since})
+//
 // The package has no dependencies and a low `go` line, so modules can be
 // built with older Go toolchains than the host's. Native plugins must still
 // be built with the host's exact toolchain; see the repository's DESIGN notes.

@@ -355,6 +355,9 @@ func (m *Module) InvokeCBOR(ctx context.Context, method string, params []byte) (
 	}
 	b, err := cbor.Marshal(out)
 	if err != nil {
+		if cerr := CheckParams(out); cerr != nil {
+			err = cerr // the words Invoke uses: the same error on every transport
+		}
 		return nil, resultError(method, err)
 	}
 	return b, nil

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/hotmod/hotmod/internal/artifact"
 	"github.com/hotmod/hotmod/internal/contract"
-	"github.com/hotmod/hotmod/internal/native"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/spf13/cobra"
 )
@@ -24,9 +27,12 @@ func newContractCmd() *cobra.Command {
 schemas. contract diff tells whether a new version's number matches what
 changed (semantic versioning, decided from the schemas); contract export
 writes an artifact's manifest as JSON, to keep next to the code or in CI.
+Artifacts of every transport are read: NAME.so, NAME.wasm, NAME.process and
+NAME.process.json (a launch file starting a program outside its directory
+needs --allow-command, as for serve).
 
   hotmod contract export ./plugins/pricing.so > pricing.manifest.json
-  hotmod contract diff pricing.manifest.json ./plugins/pricing.so`,
+  hotmod contract diff pricing.manifest.json ./plugins/pricing.wasm`,
 	}
 	cmd.AddCommand(contractDiffCmd(), contractExportCmd())
 	return cmd
@@ -48,13 +54,11 @@ Exit status 0 when the bump is big enough, 1 when it is not (the breaking
 changes go to stderr) or when a version cannot be read, 2 for a usage error.`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			r := &contractReader{cmd: cmd}
-			defer r.close()
-			old, err := r.read(a[0])
+			old, err := readContract(cmd, a[0])
 			if err != nil {
 				return err
 			}
-			new, err := r.read(a[1])
+			new, err := readContract(cmd, a[1])
 			if err != nil {
 				return err
 			}
@@ -81,22 +85,23 @@ changes go to stderr) or when a version cannot be read, 2 for a usage error.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdict as JSON")
+	addAllowCommandFlag(cmd)
 	return cmd
 }
 
 func contractExportCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "export ARTIFACT",
 		Short: "Write an artifact's manifest as JSON",
-		Long: `export loads an artifact as ` + "`hotmod serve`" + ` would and writes its manifest
+		Long: `export reads an artifact's manifest with its transport's loader (a native
+plugin in a throwaway child process, a wasm module in its sandbox, a process
+module from its handshake) and writes it
 (methods with their params and result schemas, and fingerprints) as JSON to
 stdout. ` + "`hotmod contract diff`" + ` reads the file back. Given a manifest .json
 file instead, it checks it and writes it in canonical form.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			r := &contractReader{cmd: cmd}
-			defer r.close()
-			man, err := r.read(a[0])
+			man, err := readContract(cmd, a[0])
 			if err != nil {
 				return err
 			}
@@ -106,59 +111,71 @@ file instead, it checks it and writes it in canonical form.`,
 			return enc.Encode(man)
 		},
 	}
+	addAllowCommandFlag(cmd)
+	return cmd
 }
 
-// contractReader reads manifests from files. The artifacts it loads share
-// one private directory, removed by close: this process ends soon, so the
-// plugins it opened do no harm.
-type contractReader struct {
-	cmd    *cobra.Command
-	loader *native.Loader
-	tmp    string
-}
-
-func (r *contractReader) close() {
-	if r.tmp != "" {
-		os.RemoveAll(r.tmp)
-	}
-}
-
-// read returns the manifest in file: a JSON manifest (its first non-blank
-// byte is '{'), or an artifact, loaded by the native loader (probe in a
-// child process, then open).
-func (r *contractReader) read(file string) (sdk.Manifest, error) {
+// readContract returns the manifest in file: a JSON manifest (its first
+// non-blank byte is '{', and its name is not a launch file's), or an
+// artifact of any kind, read by its transport's loader (artifact.Read).
+func readContract(cmd *cobra.Command, file string) (sdk.Manifest, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return sdk.Manifest{}, err
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return sdk.Manifest{}, fmt.Errorf("contract: %w", err)
-	}
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
-	f.Close()
-	if trimmed := bytes.TrimLeft(head[:n], " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
-		data, err := os.ReadFile(abs)
+	if artifact.KindOf(abs) != artifact.Process {
+		f, err := os.Open(abs)
 		if err != nil {
 			return sdk.Manifest{}, fmt.Errorf("contract: %w", err)
 		}
-		man, err := sdk.ParseManifest(data)
-		if err != nil {
-			return sdk.Manifest{}, fmt.Errorf("%s: %w", file, err)
+		head := make([]byte, 512)
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if trimmed := bytes.TrimLeft(head[:n], " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+			data, err := os.ReadFile(abs)
+			if err != nil {
+				return sdk.Manifest{}, fmt.Errorf("contract: %w", err)
+			}
+			man, err := sdk.ParseManifest(data)
+			if err != nil {
+				return sdk.Manifest{}, fmt.Errorf("%s: %w", file, err)
+			}
+			return man, nil
 		}
-		return man, nil
 	}
-	if r.loader == nil {
-		if r.tmp, err = os.MkdirTemp("", "hotmod-contract-"); err != nil {
-			return sdk.Manifest{}, err
-		}
-		logger := slog.New(slog.NewTextHandler(r.cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-		r.loader = native.NewLoader(r.tmp, logger)
-	}
-	inst, err := r.loader.Load(r.cmd.Context(), abs)
+	r, err := artifact.Read(cmd.Context(), abs, artifactConfig(cmd))
 	if err != nil {
-		return sdk.Manifest{}, fmt.Errorf("%s: %s", file, sdk.AsError(err).Message)
+		return sdk.Manifest{}, artifactError(file, err)
 	}
-	return inst.Manifest(), nil
+	return r.Manifest, nil
+}
+
+// artifactConfig is what reading an artifact takes from the command's flags
+// (--allow-command and, where the command has it, --wasm-grant, as for
+// serve) and this user's wasm compilation cache.
+func artifactConfig(cmd *cobra.Command) artifact.Config {
+	allowed, _ := cmd.Flags().GetStringArray("allow-command")
+	grants, _ := cmd.Flags().GetStringArray("wasm-grant") // nil where the command has no such flag
+	return artifact.Config{
+		Logger:        slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AllowCommands: allowed,
+		WasmCacheDir:  wasm.DefaultCacheDir(),
+		WasmGrants:    grants,
+	}
+}
+
+// addAllowCommandFlag gives a command that reads artifacts serve's rule for
+// launch files.
+func addAllowCommandFlag(cmd *cobra.Command) {
+	cmd.Flags().StringArray("allow-command", nil, "as for serve: a program launch files may start besides those in their own directory; repeatable")
+}
+
+// artifactError is a loader's refusal as the CLI prints it: its message,
+// naming file unless it already does.
+func artifactError(file string, err error) error {
+	msg := sdk.AsError(err).Message
+	if abs, _ := filepath.Abs(file); strings.Contains(msg, file) || strings.Contains(msg, abs) {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %s", file, msg)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,8 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hotmod/hotmod/internal/artifact"
 	"github.com/hotmod/hotmod/internal/native"
-	"github.com/hotmod/hotmod/internal/process"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/spf13/cobra"
@@ -55,12 +54,18 @@ func inspectCmd() *cobra.Command {
 		Short: "Show what an artifact is and whether this hotmod can load it",
 		Long: `inspect reads an artifact's Go build info (Go version, build settings,
 modules it links) and checks it against this hotmod binary; if nothing stands
-in the way it loads the artifact exactly as ` + "`hotmod serve`" + ` would (probe in a
-child process, then open) and shows its manifest.
+in the way it reads the artifact's manifest with its transport's loader, as
+` + "`hotmod serve`" + ` would (a native plugin in a throwaway child process, a wasm
+module in its sandbox, a process module from its handshake) and shows it.
 
 Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if grants, _ := cmd.Flags().GetStringArray("wasm-grant"); len(grants) > 0 {
+				if err := wasm.CheckGrants(grants); err != nil {
+					return usagef("--wasm-grant: %v", err)
+				}
+			}
 			in, err := inspect(cmd, a[0])
 			if err != nil {
 				return err
@@ -85,7 +90,8 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringArray("allow-command", nil, "as for serve: a program launch files may start besides those in their own directory; repeatable")
+	addAllowCommandFlag(cmd)
+	cmd.Flags().StringArray("wasm-grant", nil, "as for serve: a capability granted to wasm modules (env=NAME, fs=DIR, fs-ro=DIR, -clock), optionally for one module (pricing:fs-ro=/srv); decides whether a module asking for it is loadable; repeatable")
 	return cmd
 }
 
@@ -99,92 +105,49 @@ func inspect(cmd *cobra.Command, file string) (*inspection, error) {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
 	sum := sha256.Sum256(data)
+	kind := artifact.KindOf(abs)
 	in := &inspection{File: abs, Size: int64(len(data)), Sum: hex.EncodeToString(sum[:]),
-		Transport: "native", Host: hostVersion()}
-	if process.IsArtifact(abs) {
-		return inspectProcess(cmd, in)
-	}
-	if filepath.Ext(abs) == ".wasm" {
-		return inspectWasm(cmd, in)
-	}
-
-	rep, err := native.Preflight(abs)
-	if err != nil {
-		in.Problems = []string{err.Error()}
-		return in, nil
-	}
-	in.Build = &buildReport{Path: rep.Path, GoVersion: rep.GoVersion, Settings: rep.Settings, Deps: []depReport{}}
-	for _, d := range rep.Deps {
-		in.Build.Deps = append(in.Build.Deps, depReport{d.Path, d.Version, d.Replace})
-	}
-	in.Problems = append(in.Problems, rep.Problems...)
-	if filepath.Ext(abs) != ".so" {
-		in.Problems = append(in.Problems, "`hotmod serve` only picks up native modules named *.so: rename the file")
-	}
-	if len(in.Problems) > 0 {
-		return in, nil
-	}
-
-	// Load it as the daemon would. The private copy goes to a temporary
-	// directory; this process ends soon, so the open plugin does no harm.
-	tmp, err := os.MkdirTemp("", "hotmod-inspect-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	inst, err := native.NewLoader(tmp, logger).Load(cmd.Context(), abs)
-	if err != nil {
-		in.Problems = []string{sdk.AsError(err).Message}
-		return in, nil
-	}
-	m := inst.Manifest()
-	in.Manifest, in.Loadable = &m, true
-	return in, nil
-}
-
-// inspectProcess starts a process module as the daemon would, reads its
-// manifest from the handshake and stops it. A Go-built executable also shows
-// its build info (any Go version loads: nothing is compared).
-func inspectProcess(cmd *cobra.Command, in *inspection) (*inspection, error) {
-	in.Transport = "process"
-	if bi, err := buildinfo.ReadFile(in.File); err == nil {
-		in.Build = &buildReport{Path: bi.Path, GoVersion: bi.GoVersion, Settings: map[string]string{}, Deps: []depReport{}}
-		for _, s := range bi.Settings {
-			in.Build.Settings[s.Key] = s.Value
+		Transport: string(kind), Host: hostVersion()}
+	switch kind {
+	case artifact.Native:
+		rep, err := native.Preflight(abs)
+		if err != nil {
+			in.Problems = []string{err.Error()}
+			return in, nil
+		}
+		in.Build = &buildReport{Path: rep.Path, GoVersion: rep.GoVersion, Settings: rep.Settings, Deps: []depReport{}}
+		for _, d := range rep.Deps {
+			in.Build.Deps = append(in.Build.Deps, depReport{d.Path, d.Version, d.Replace})
+		}
+		in.Problems = append(in.Problems, rep.Problems...)
+		if filepath.Ext(abs) != ".so" {
+			in.Problems = append(in.Problems, "`hotmod serve` only picks up native modules named *.so: rename the file")
+		}
+		if len(in.Problems) > 0 {
+			return in, nil
+		}
+	case artifact.Process:
+		// A Go-built executable shows its build info (any Go version
+		// loads: nothing is compared).
+		if bi, err := buildinfo.ReadFile(abs); err == nil {
+			in.Build = &buildReport{Path: bi.Path, GoVersion: bi.GoVersion, Settings: map[string]string{}, Deps: []depReport{}}
+			for _, s := range bi.Settings {
+				in.Build.Settings[s.Key] = s.Value
+			}
 		}
 	}
-	tmp, err := os.MkdirTemp("", "hotmod-inspect-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	allowed, _ := cmd.Flags().GetStringArray("allow-command")
-	inst, err := process.NewLoader(process.Config{Logger: logger, Dir: tmp, AllowCommands: allowed}).Load(cmd.Context(), in.File)
+	// Read the manifest as the daemon's loader would: a native plugin in a
+	// throwaway child, a wasm module in its sandbox, a process module from
+	// its handshake.
+	got, err := artifact.Read(cmd.Context(), abs, artifactConfig(cmd))
 	if err != nil {
 		in.Problems = []string{sdk.AsError(err).Message}
 		return in, nil
 	}
-	defer inst.Close()
-	m := inst.Manifest()
-	in.Manifest, in.Loadable = &m, true
-	return in, nil
-}
-
-// inspectWasm compiles the module (from the same on-disk cache the daemon
-// uses by default), starts one guest and reads its manifest and ABI.
-func inspectWasm(cmd *cobra.Command, in *inspection) (*inspection, error) {
-	in.Transport = "wasm"
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	got, err := wasm.Inspect(cmd.Context(), in.File, wasm.Config{CacheDir: wasm.DefaultCacheDir(), Logger: logger})
-	if err != nil {
-		in.Problems = []string{sdk.AsError(err).Message}
-		return in, nil
+	if a := got.Wasm; a != nil {
+		in.Build = &buildReport{GoVersion: a.Go, Settings: map[string]string{"abi": a.ABI, "sdk": a.SDK}, Deps: []depReport{}}
 	}
-	in.Build = &buildReport{GoVersion: got.About.Go, Settings: map[string]string{"abi": got.About.ABI, "sdk": got.About.SDK}, Deps: []depReport{}}
-	m := got.Manifest
-	in.Manifest = &m
+	in.Manifest = &got.Manifest
 	if got.Refused != "" {
 		in.Problems = []string{got.Refused}
 		return in, nil
