@@ -151,7 +151,7 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%s is not in a Go module: a native module needs a go.mod (go mod init)", o.Dir)
 	}
 	byPath := map[string]*pkg{}
-	var sdk *module // as the original build resolves it
+	var sdk *module               // as the original build resolves it
 	groups := map[string]*group{} // by module path
 	for _, p := range pkgs {
 		byPath[p.ImportPath] = p
