@@ -89,17 +89,27 @@ type Result struct {
 	origins map[string]string
 }
 
-// Explain rewrites the copies' directories in the go command's output into
-// the original directories (line numbers are the same: a rewrite changes
-// only import strings), so that a compile error points at the author's file.
+// Explain rewrites the copies' directories and relocated import paths in the
+// go command's output into the original ones (line numbers are the same: a
+// rewrite changes only import strings), so that a compile error points at
+// the author's file.
 func (r *Result) Explain(output string) string {
-	dirs := make([]string, 0, len(r.origins))
-	for d := range r.origins {
-		dirs = append(dirs, d)
+	type pair struct{ from, to string }
+	var pairs []pair
+	sep := string(filepath.Separator)
+	for d, orig := range r.origins {
+		pairs = append(pairs, pair{d + sep, orig + sep})
+		// The go command shortens a path relative to where it runs.
+		if rel, err := filepath.Rel(r.Dir, d); err == nil && rel != "." {
+			pairs = append(pairs, pair{rel + sep, orig + sep})
+		}
 	}
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	for _, d := range dirs {
-		output = strings.ReplaceAll(output, d+string(filepath.Separator), r.origins[d]+string(filepath.Separator))
+	for orig, moved := range r.Moved {
+		pairs = append(pairs, pair{moved, orig})
+	}
+	sort.Slice(pairs, func(i, j int) bool { return len(pairs[i].from) > len(pairs[j].from) })
+	for _, p := range pairs {
+		output = strings.ReplaceAll(output, p.from, p.to)
 	}
 	return output
 }
