@@ -3,7 +3,9 @@ package native
 import (
 	"debug/buildinfo"
 	"fmt"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 )
 
@@ -29,11 +31,9 @@ func mismatchedPackage(msg string) string {
 	return strings.TrimSpace(p)
 }
 
-// copyOrigin is where one side's copy of a package came from.
-type copyOrigin struct {
-	who string        // "this host", "the artifact", "the already loaded <path>"
-	mod *debug.Module // the module that holds the package; nil when unknown
-}
+// maxNamed caps the number of loaded artifacts a mismatch message names per
+// module entry.
+const maxNamed = 3
 
 // mismatchHint explains a refusal for two different copies of one package
 // path: it names the package, says from which module (and version, or
@@ -43,20 +43,34 @@ type copyOrigin struct {
 func mismatchHint(path, pkg string, loaded [][2]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, " — two different copies of package %s: ", pkg)
-	var origins []copyOrigin
-	if m := moduleOf(hostBuildInfo(), pkg); m != nil {
-		origins = append(origins, copyOrigin{"this host", m})
+	var art *debug.Module
+	if bi, err := buildinfo.ReadFile(path); err == nil {
+		art = moduleOf(bi, pkg)
+	}
+	// Where else the package comes from, grouped by module entry.
+	var origins []string
+	byModule := map[string][]string{}
+	if m := moduleOf(hostBuildInfo(), pkg); m != nil && (art == nil || len(m.Path) >= len(art.Path)) {
+		// (A test binary records no dependencies: its main module would
+		// seem to hold every package.)
+		origins = append(origins, "this host from "+describeModule(m))
 	}
 	for _, l := range loaded {
 		if bi, err := buildinfo.ReadFile(l[1]); err == nil {
 			if m := moduleOf(bi, pkg); m != nil {
-				origins = append(origins, copyOrigin{"the already loaded " + l[0], m})
+				d := describeModule(m)
+				byModule[d] = append(byModule[d], l[0])
 			}
 		}
 	}
-	var art *debug.Module
-	if bi, err := buildinfo.ReadFile(path); err == nil {
-		art = moduleOf(bi, pkg)
+	for _, d := range slices.Sorted(maps.Keys(byModule)) {
+		paths := byModule[d]
+		more := ""
+		if len(paths) > maxNamed {
+			more = fmt.Sprintf(" (and %d more)", len(paths)-maxNamed)
+			paths = paths[:maxNamed]
+		}
+		origins = append(origins, "the already loaded "+strings.Join(paths, ", ")+more+" from "+d)
 	}
 	switch {
 	case isStandard(pkg):
@@ -69,7 +83,7 @@ func mismatchHint(path, pkg string, loaded [][2]string) string {
 		fmt.Fprintf(&b, "the artifact has it from %s", describeModule(art))
 	}
 	for _, o := range origins {
-		fmt.Fprintf(&b, ", %s from %s", o.who, describeModule(o.mod))
+		b.WriteString(", " + o)
 	}
 	if len(origins) == 0 {
 		b.WriteString(", and another artifact loaded earlier has a copy of its own")

@@ -68,15 +68,6 @@ func list(ctx context.Context, dir string, files, flags, env []string) ([]*pkg, 
 	if len(pkgs) == 0 || pkgs[len(pkgs)-1].Name != "main" {
 		return nil, fmt.Errorf("%s: `go list` found no main package", dir)
 	}
-	// A list of files is package command-line-arguments, of no module: ask
-	// which main module holds the directory.
-	if main := pkgs[len(pkgs)-1]; main.Module == nil {
-		m, err := mainModule(ctx, dir, env)
-		if err != nil {
-			return nil, err
-		}
-		main.Module = m
-	}
 	return pkgs, nil
 }
 

@@ -157,9 +157,6 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	main := pkgs[len(pkgs)-1]
-	if main.Module == nil {
-		return nil, fmt.Errorf("%s is not in a Go module: a native module needs a go.mod (go mod init)", o.Dir)
-	}
 	byPath := map[string]*pkg{}
 	var sdk *module               // as the original build resolves it
 	groups := map[string]*group{} // by module path
@@ -189,6 +186,16 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(groups) == 0 {
 		return &Result{Dir: o.Dir, Files: o.Files, Moved: map[string]string{}, Cleanup: func() {}}, nil
+	}
+	// A list of files is package command-line-arguments, of no module: ask
+	// which main module holds the directory.
+	if main.Module == nil {
+		if main.Module, err = mainModule(ctx, o.Dir, o.Env); err != nil {
+			return nil, err
+		}
+	}
+	if main.Module == nil {
+		return nil, fmt.Errorf("%s is not in a Go module: a native module needs a go.mod (go mod init)", o.Dir)
 	}
 	cache, err := filepath.Abs(o.Cache)
 	if err != nil {
