@@ -27,7 +27,10 @@ func BenchmarkNativeBuild(b *testing.B) {
 	if dir == "" {
 		dir, edit = rulesModule(b, "dep-v1", "1.0.0"), filepath.Join("logic", "logic.go")
 	}
-	appendTo := func(b *testing.B, file, text string) {
+	n := 0 // edits so far: every edit adds a constant of a new name
+	appendTo := func(b *testing.B, file string) {
+		n++
+		text := fmt.Sprintf("\nconst edited%d = %d\n", n, n)
 		f, err := os.OpenFile(filepath.Join(dir, file), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			b.Fatal(err)
@@ -60,14 +63,14 @@ func BenchmarkNativeBuild(b *testing.B) {
 		})
 		b.Run(name+"/edit-main", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				appendTo(b, "main.go", fmt.Sprintf("\nconst editedMain%d = %d\n", i, i))
+				appendTo(b, "main.go")
 				buildReloc(b, dir, "", cache, noRelocate, env)
 			}
 		})
 		if edit != "" {
 			b.Run(name+"/edit-subpackage", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					appendTo(b, edit, fmt.Sprintf("\nconst editedSub%s%d = %d\n", name[9:], i, i))
+					appendTo(b, edit)
 					buildReloc(b, dir, "", cache, noRelocate, env)
 				}
 			})

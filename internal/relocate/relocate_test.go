@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeModule writes files (path → content) under a new directory holding a
@@ -34,11 +35,7 @@ func goEnv() []string {
 
 func prepare(t *testing.T, dir, cache string) (*Result, error) {
 	t.Helper()
-	res, err := Prepare(t.Context(), Options{Dir: dir, Files: []string{"main.go"}, Env: goEnv(), Cache: cache})
-	if res != nil {
-		t.Cleanup(res.Cleanup)
-	}
-	return res, err
+	return Prepare(t.Context(), Options{Dir: dir, Files: []string{"main.go"}, Env: goEnv(), Cache: cache})
 }
 
 const mainImportsSub = "package main\n\nimport _ \"example.com/m/sub\"\n\nfunc main() {}\n"
@@ -246,5 +243,28 @@ func TestVersion(t *testing.T) {
 	}
 	if !later("1.22.3", "1.22") || later("1.21", "1.22") || later("1.22", "1.22") || !later("1.23", "1.22.9") {
 		t.Error("later")
+	}
+}
+
+func TestTrim(t *testing.T) {
+	cache := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{
+		"m/old": MaxAge + time.Hour, "m/used": MaxAge - time.Hour, "b/old": 2 * MaxAge,
+		"b/.tmp-dead": 2 * tmpMaxAge, "b/.tmp-running": tmpMaxAge / 2,
+	} {
+		dir := filepath.Join(cache, filepath.FromSlash(name))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trim(cache, now)
+	for name, want := range map[string]bool{"m/old": false, "m/used": true, "b/old": false, "b/.tmp-dead": false, "b/.tmp-running": true} {
+		if _, err := os.Stat(filepath.Join(cache, filepath.FromSlash(name))); (err == nil) != want {
+			t.Errorf("%s: kept = %v, want %v", name, err == nil, want)
+		}
 	}
 }
