@@ -435,15 +435,30 @@ func namedInAssembly(src []byte, moved map[string]string) string {
 	return ""
 }
 
-var majorSuffix = regexp.MustCompile(`/v([2-9]|[1-9][0-9]+)$`)
+var (
+	majorSuffix = regexp.MustCompile(`/v([2-9]|[1-9][0-9]+)$`)
+	semver      = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+)
 
-// version is the version a relocated module is required at: v0.0.0, or
-// vN.0.0 for a path that ends in /vN (the go command checks the two agree).
-func version(modPath string) string {
-	if m := majorSuffix.FindStringSubmatch(modPath); m != nil {
-		return "v" + m[1] + ".0.0"
+// version is the version a relocated module is required at: its original
+// version when the go command accepts it for the new path (so build info
+// still tells which version of the dependency an artifact carries), else
+// v0.0.0, or vN.0.0 for a path that ends in /vN (the go command checks that
+// the two agree).
+func version(newPath, orig string) string {
+	major := "v0"
+	if m := majorSuffix.FindStringSubmatch(newPath); m != nil {
+		major = "v" + m[1]
 	}
-	return "v0.0.0"
+	if m := semver.FindStringSubmatch(orig); m != nil {
+		if got := "v" + m[1]; got == major || (major == "v0" && got == "v1") {
+			return orig
+		}
+	}
+	if major == "v0" {
+		return "v0.0.0"
+	}
+	return major + ".0.0"
 }
 
 // buildDir writes the build directory: a go.mod requiring every relocated
@@ -492,7 +507,7 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 	}
 	for _, p := range paths {
 		g := groups[p]
-		fmt.Fprintf(&b, "require %s %s\nreplace %s => %s\n", g.newPath, version(g.newPath), g.newPath, filepath.Join(cache, "m", g.hash))
+		fmt.Fprintf(&b, "require %s %s\nreplace %s => %s\n", g.newPath, version(g.newPath, g.mod.Version), g.newPath, filepath.Join(cache, "m", g.hash))
 	}
 	if sdk != nil {
 		v := sdk.Version

@@ -230,15 +230,20 @@ func TestPrepareSharesEverything(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	for in, want := range map[string]string{
-		"hotmod.reloc/abc/example.com/x":     "v0.0.0",
-		"hotmod.reloc/abc/example.com/x/v2":  "v2.0.0",
-		"hotmod.reloc/abc/example.com/x/v12": "v12.0.0",
-		"hotmod.reloc/abc/gopkg.in/yaml.v3":  "v0.0.0",
-		"hotmod.reloc/abc/example.com/v1":    "v0.0.0",
+	for _, c := range [][3]string{
+		{"hotmod.reloc/abc/example.com/x", "", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x", "v1.17.7", "v1.17.7"},
+		{"hotmod.reloc/abc/example.com/x", "v0.0.0-20240101000000-abcdefabcdef", "v0.0.0-20240101000000-abcdefabcdef"},
+		{"hotmod.reloc/abc/example.com/x", "v2.1.0+incompatible", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x", "(devel)", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x/v2", "", "v2.0.0"},
+		{"hotmod.reloc/abc/example.com/x/v2", "v2.3.4", "v2.3.4"},
+		{"hotmod.reloc/abc/example.com/x/v12", "v1.0.0", "v12.0.0"},
+		{"hotmod.reloc/abc/gopkg.in/yaml.v3", "v3.0.1", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/v1", "", "v0.0.0"},
 	} {
-		if got := version(in); got != want {
-			t.Errorf("version(%q) = %q, want %q", in, got, want)
+		if got := version(c[0], c[1]); got != c[2] {
+			t.Errorf("version(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
 		}
 	}
 	if !later("1.22.3", "1.22") || later("1.21", "1.22") || later("1.22", "1.22") || !later("1.23", "1.22.9") {
