@@ -516,7 +516,8 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 		}
 		fmt.Fprintf(&b, "require %s %s\n", SDK, v)
 		switch r := sdk.Replace; {
-		case r != nil && r.Version == "":
+		case r != nil && r.Version == "", r == nil && sdk.Version == "" && sdk.Dir != "":
+			// A directory: replaced, or a module of the workspace.
 			fmt.Fprintf(&b, "replace %s => %s\n", SDK, sdk.Dir)
 		case r != nil:
 			fmt.Fprintf(&b, "replace %s => %s %s\n", SDK, r.Path, r.Version)
