@@ -14,6 +14,12 @@
 // same process. A package-path build reuses one plugin path for every version
 // (the runtime answers "plugin already loaded"), and `-ldflags=-pluginpath=`
 // breaks symbol lookup ("could not find symbol Module").
+//
+// Native relocates (package relocate, unless Options.NoRelocate): every
+// package the module does not share with the host — all but the standard
+// library and the hotmod sdk — is built under an import path unique to its
+// content, from a private copy, so that versions whose subpackages or
+// dependencies differ load side by side in one process.
 package build
 
 import (
@@ -31,6 +37,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/hotmod/hotmod/internal/relocate"
 )
 
 // Options says what to build and where.
@@ -60,6 +68,14 @@ type Options struct {
 	// published. `hotmod build --sign` writes the signature beside dest
 	// here, so that it is in place when the artifact arrives.
 	BeforePublish func(built, dest string) error
+	// NoRelocate turns relocation off for a native build: the plugin is built
+	// from the module's own directory, and only its main package may differ
+	// from a version already loaded in the same process. Relocation is on by
+	// default (see package relocate).
+	NoRelocate bool
+	// RelocateCache is the directory that keeps relocated copies of modules
+	// between native builds; "" means <user cache dir>/hotmod/relocate.
+	RelocateCache string
 }
 
 // nonGoSources are the extensions of source files a package may hold that a
@@ -90,7 +106,35 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 		// sources must not change how the shared packages are compiled.
 		args = append(args, "-pgo=off")
 	}
-	return t.goBuild(ctx, o, ".so", buildEnv(os.Environ(), o.Env), args, files, nil)
+	env := buildEnv(os.Environ(), o.Env)
+	if o.NoRelocate {
+		return t.goBuild(ctx, o, ".so", env, args, files, nil)
+	}
+	res, err := relocate.Prepare(ctx, relocate.Options{
+		Dir: t.dir, Files: files, Env: env, Flags: flags, Cache: relocateCache(o.RelocateCache),
+		Trimpath: slices.Contains(flags, "-trimpath"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	if res.Dir != t.dir {
+		t.dir, t.copyOf = res.Dir, t.dir
+	}
+	// The copy is a module of its own, outside any workspace.
+	return t.goBuild(ctx, o, ".so", append(env, "GOWORK=off"), args, res.Files, res.Explain)
+}
+
+// relocateCache returns the directory for relocated copies, "" when there
+// is none (relocate.Prepare says so if it needs one).
+func relocateCache(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(cache, "hotmod", "relocate")
 }
 
 // target is where one build's artifact goes.
@@ -98,6 +142,9 @@ type target struct {
 	dir  string // the package's directory, absolute
 	out  string // the output directory, absolute, created
 	name string // the artifact's base name, without extension
+	// copyOf is the module's own directory when dir is a relocated copy
+	// of it.
+	copyOf string
 }
 
 // prepare checks o and creates the output directory.
@@ -162,7 +209,11 @@ func (t target) goBuild(ctx context.Context, o Options, ext string, env, args, p
 		if explain != nil {
 			msg = explain(msg)
 		}
-		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), t.dir, err, msg)
+		where := t.dir
+		if t.copyOf != "" {
+			where = fmt.Sprintf("a relocated copy of %s (%s)", t.copyOf, t.dir)
+		}
+		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), where, err, msg)
 	}
 	built, path := filepath.Join(tmp, file), filepath.Join(t.out, file)
 	if o.Place != nil {
