@@ -33,6 +33,8 @@ import (
 const (
 	repoModule = "github.com/hotmod/hotmod"
 	sdkModule  = repoModule + "/sdk"
+	// modulePrefix + name is the module path of a temporary module.
+	modulePrefix = "hotmodtest.example/"
 )
 
 // Repo returns the repository root, found from this source file's location
@@ -82,7 +84,10 @@ func isRepo(dir string) bool {
 // Example copies examples/<name> into a fresh temporary module, applies the
 // edits to its main.go and returns the new module's directory. Edits are
 // pairs of old and new strings; every occurrence of old is replaced, and an
-// old string that main.go lacks fails the test.
+// old string that main.go lacks fails the test. The copy is a module of its
+// own, hotmodtest.example/<name>: imports of the example's own packages
+// (github.com/hotmod/hotmod/examples/<name>/…) are rewritten to it, and its
+// go.mod requires what examples/go.mod requires, with examples/go.sum.
 func Example(t testing.TB, name string, edits ...string) string {
 	t.Helper()
 	if len(edits)%2 != 0 {
@@ -91,6 +96,9 @@ func Example(t testing.TB, name string, edits ...string) string {
 	}
 	src := filepath.Join(Repo(t), "examples", name)
 	dir := newModule(t, name)
+	requireExamplesDeps(t, dir)
+	ownImports := []byte(`"` + repoModule + "/examples/" + name + "/")
+	copyImports := []byte(`"` + modulePrefix + name + "/")
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -108,6 +116,9 @@ func Example(t testing.TB, name string, edits ...string) string {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		if strings.HasSuffix(rel, ".go") {
+			data = bytes.ReplaceAll(data, ownImports, copyImports)
 		}
 		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
 	})
@@ -160,7 +171,7 @@ func newModule(t testing.TB, name string) string {
 		t.Fatalf("plugintest: %v", err)
 		return ""
 	}
-	goMod := "module hotmodtest.example/" + name + "\n\ngo 1.22\n\n" +
+	goMod := "module " + modulePrefix + name + "\n\ngo 1.22\n\n" +
 		"require " + sdkModule + " v0.0.0\n\n" +
 		"replace " + sdkModule + " => " + filepath.Join(Repo(t), "sdk") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {
