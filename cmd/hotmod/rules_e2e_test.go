@@ -25,7 +25,7 @@ var rulesCalls = []struct {
 	{"eval", `{"expr":"price * qty > 100","env":{"price":30,"qty":4}}`, 200, `{"type":"bool","value":true}`},
 	{"eval", `{"expr":"price * qty","env":{"price":30,"qty":4}}`, 200, `{"type":"integer","value":120}`},
 	{"eval", `{"expr":"map(items, #.price * #.qty)","env":{"items":[{"price":2.5,"qty":2},{"price":1,"qty":3}]}}`, 200,
-		`{"type":"array","value":[5,3]}`},
+		`{"type":"array","value":[5.0,3]}`},
 	{"eval", `{"expr":"upper(user.tier) + \"!\"","env":{"user":{"tier":"gold"}}}`, 200, `{"type":"string","value":"GOLD!"}`},
 	{"eval", `{"expr":"date(\"2024-03-01\") + duration(\"36h\")"}`, 200, `{"type":"string","value":"2024-03-02T12:00:00Z"}`},
 	{"eval", `{"expr":"price *"}`, 400,
