@@ -31,6 +31,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/hotmod/hotmod/internal/relocate"
 )
 
 // Options says what to build and where.
@@ -60,6 +62,14 @@ type Options struct {
 	// published. `hotmod build --sign` writes the signature beside dest
 	// here, so that it is in place when the artifact arrives.
 	BeforePublish func(built, dest string) error
+	// NoRelocate turns relocation off for a native build: the plugin is built
+	// from the module's own directory, and only its main package may differ
+	// from a version already loaded in the same process. Relocation is on by
+	// default (see package relocate).
+	NoRelocate bool
+	// RelocateCache is the directory that keeps relocated copies of modules
+	// between native builds; "" means <user cache dir>/hotmod/relocate.
+	RelocateCache string
 }
 
 // nonGoSources are the extensions of source files a package may hold that a
@@ -90,7 +100,37 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 		// sources must not change how the shared packages are compiled.
 		args = append(args, "-pgo=off")
 	}
-	return t.goBuild(ctx, o, ".so", buildEnv(os.Environ(), o.Env), args, files, nil)
+	env := buildEnv(os.Environ(), o.Env)
+	if o.NoRelocate {
+		return t.goBuild(ctx, o, ".so", env, args, files, nil)
+	}
+	cache, err := relocateCache(o.RelocateCache)
+	if err != nil {
+		return "", err
+	}
+	res, err := relocate.Prepare(ctx, relocate.Options{
+		Dir: t.dir, Files: files, Env: env, Flags: flags, Cache: cache,
+		Trimpath: slices.Contains(flags, "-trimpath"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer res.Cleanup()
+	t.dir = res.Dir
+	// The copy is a module of its own, outside any workspace.
+	return t.goBuild(ctx, o, ".so", append(env, "GOWORK=off"), args, res.Files, res.Explain)
+}
+
+// relocateCache returns the directory for relocated copies.
+func relocateCache(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("build: no directory for relocated copies (%v): set XDG_CACHE_HOME or HOME, or give Options.RelocateCache", err)
+	}
+	return filepath.Join(cache, "hotmod", "relocate"), nil
 }
 
 // target is where one build's artifact goes.

@@ -74,9 +74,10 @@ func NewLoader(dir string, logger *slog.Logger) *Loader {
 
 // opened is one artifact this process has handed to plugin.Open.
 type opened struct {
-	sum  string
-	path string   // private copy, as passed to plugin.Open; the replay path
-	file *os.File // the copy's inode, kept to restore a removed copy
+	sum    string
+	path   string   // private copy, as passed to plugin.Open; the replay path
+	origin string   // the path the caller gave
+	file   *os.File // the copy's inode, kept to restore a removed copy
 	// Set when the open succeeded and Module was usable; otherwise err is the
 	// refusal, returned again for the same bytes.
 	mod      *sdk.Module
@@ -180,7 +181,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	man, err := probe(ctx, l.replayList(), private)
 	at = rec.Since(stages.Probe, probeStart)
 	if err != nil {
-		return nil, refusal(path, err)
+		return nil, refusal(path, err, loadedArtifacts())
 	}
 	probeTime := at.Sub(probeStart)
 	if l.Gate != nil {
@@ -191,7 +192,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 
 	// The probe passed: open it here. From now on the plugin is part of the
 	// process for good, whatever happens next, so it joins the replay list.
-	o := &opened{sum: sum, path: private, file: file}
+	o := &opened{sum: sum, path: private, file: file, origin: path}
 	keep = true
 	openList = append(openList, o)
 	openBySum[sum] = o
@@ -199,7 +200,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	p, err := openPlugin(private)
 	if err != nil {
 		o.failedOpen = true
-		o.err = refusal(path, &probeError{stage: "host-open", msg: openMessage(err)})
+		o.err = refusal(path, &probeError{stage: "host-open", msg: openMessage(err)}, loadedArtifacts())
 		return nil, o.err
 	}
 	mod, err := lookupModule(p)
@@ -208,7 +209,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	}
 	rec.Since(stages.Open, at)
 	if err != nil {
-		o.err = refusal(path, err)
+		o.err = refusal(path, err, loadedArtifacts())
 		return nil, o.err
 	}
 	o.mod, o.manifest = mod, mod.Manifest()
@@ -216,6 +217,18 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 		"module", o.manifest.Name, "version", o.manifest.Version, "path", path,
 		"sum", sum[:12], "probe", probeTime, "took", time.Since(start))
 	return l.instance(o), nil
+}
+
+// loadedArtifacts lists the artifacts this process opened successfully, as
+// (original path, private copy); the caller holds loadSem.
+func loadedArtifacts() [][2]string {
+	var out [][2]string
+	for _, o := range openList {
+		if o.mod != nil {
+			out = append(out, [2]string{o.origin, o.path})
+		}
+	}
+	return out
 }
 
 func (l *Loader) instance(o *opened) *Instance {

@@ -321,7 +321,8 @@ func TestRefusals(t *testing.T) {
 		{"wrongtype", []string{"its exported Module is a variable of type string, not *sdk.Module"}},
 		{"invalid", []string{`module name "Bad Name"`, `version "1.0" is not a semantic version`}},
 		{"sdk", []string{"the trial load in a child process failed: plugin was built with a different version of package github.com/hotmod/hotmod/sdk",
-			"rebuild it against this host's sdk"}},
+			"two different copies of package github.com/hotmod/hotmod/sdk", "the artifact has it from module github.com/hotmod/hotmod/sdk v0.0.0 => ",
+			"point the module's go.mod at this host's sdk"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,7 +395,7 @@ func TestRefusals(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("probe = %v, want a refusal", err)
 			}
-			t.Logf("probe refused %s: %v", tt.name, refusal(so[tt.name], err))
+			t.Logf("probe refused %s: %v", tt.name, refusal(so[tt.name], err, nil))
 			if !strings.Contains(pe.msg, tt.want) {
 				t.Errorf("probe error %q, want it to contain %q", pe.msg, tt.want)
 			}

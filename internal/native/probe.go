@@ -264,8 +264,10 @@ func crashSummary(stderr []byte, waitErr error) string {
 }
 
 // refusal turns a probe or open failure into the error Load returns, naming
-// the artifact by the path the caller gave.
-func refusal(path string, err error) error {
+// the artifact by the path the caller gave. loaded lists the artifacts this
+// process has opened (original path, private copy), for a package mismatch's
+// explanation.
+func refusal(path string, err error, loaded [][2]string) error {
 	var pe *probeError
 	if errors.As(err, &pe) {
 		switch pe.stage {
@@ -276,9 +278,9 @@ func refusal(path string, err error) error {
 		case "timeout":
 			return sdk.Errorf(sdk.CodeIncompatible, "%s: %s: an init function in the module may block or be slow", path, pe.msg)
 		case "host-open":
-			return sdk.Errorf(sdk.CodeIncompatible, "%s passed the probe but plugin.Open failed in this host: %s%s", path, pe.msg, hint(pe.msg))
+			return sdk.Errorf(sdk.CodeIncompatible, "%s passed the probe but plugin.Open failed in this host: %s%s", path, pe.msg, hint(path, pe.msg, loaded))
 		}
-		return sdk.Errorf(sdk.CodeIncompatible, "%s: the trial load in a child process failed: %s%s", path, pe.msg, hint(pe.msg))
+		return sdk.Errorf(sdk.CodeIncompatible, "%s: the trial load in a child process failed: %s%s", path, pe.msg, hint(path, pe.msg, loaded))
 	}
 	var se *sdk.Error
 	if errors.As(err, &se) {
@@ -291,12 +293,10 @@ func refusal(path string, err error) error {
 }
 
 // hint says what a known plugin failure means and what to do.
-func hint(msg string) string {
+func hint(path, msg string, loaded [][2]string) string {
 	switch {
-	case strings.Contains(msg, "different version of package"):
-		return " — every package the module shares with the host (the standard library, the hotmod sdk, common dependencies) " +
-			"must come from identical source built with identical flags: rebuild it against this host's sdk with `hotmod build`, " +
-			"or build it for the wasm or process transport"
+	case mismatchedPackage(msg) != "":
+		return mismatchHint(path, mismatchedPackage(msg), loaded)
 	case strings.Contains(msg, "plugin already loaded"):
 		// Two causes: the same plugin path (a package-path build), or a plugin
 		// from another Go release opened after others: its module data never
@@ -339,7 +339,7 @@ func (c *capBuffer) Bytes() []byte { return c.buf.Bytes() }
 func ReadManifest(ctx context.Context, path string) (sdk.Manifest, error) {
 	m, err := probe(ctx, nil, path)
 	if err != nil {
-		return sdk.Manifest{}, refusal(path, err)
+		return sdk.Manifest{}, refusal(path, err, nil)
 	}
 	return m, nil
 }
