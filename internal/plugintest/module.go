@@ -74,11 +74,14 @@ func requireExamplesDeps(t testing.TB, dir string) {
 // inside dir (a module Example or Source made): every occurrence of old is
 // replaced, and an old string the file lacks fails the test.
 //
-//	plugintest.Edit(t, dir, "format/format.go", "Type  string", "Type string\n\tEngine string …")
+//	plugintest.Edit(t, dir, "logic/logic.go", "MaxCached = 512", "MaxCached = 64")
 func Edit(t testing.TB, dir, rel string, edits ...string) {
 	t.Helper()
 	if len(edits)%2 != 0 {
 		t.Fatalf("plugintest.Edit(%q): edits come in old,new pairs; got %d strings", rel, len(edits))
+		return
+	}
+	if len(edits) == 0 {
 		return
 	}
 	path := filepath.Join(dir, rel)

@@ -126,27 +126,7 @@ func Example(t testing.TB, name string, edits ...string) string {
 		t.Fatalf("plugintest: copying example %q: %v", name, err)
 		return ""
 	}
-	if len(edits) == 0 {
-		return dir
-	}
-	mainGo := filepath.Join(dir, "main.go")
-	data, err := os.ReadFile(mainGo)
-	if err != nil {
-		t.Fatalf("plugintest: example %q: %v", name, err)
-		return ""
-	}
-	for i := 0; i < len(edits); i += 2 {
-		old, repl := edits[i], edits[i+1]
-		if !bytes.Contains(data, []byte(old)) {
-			t.Fatalf("plugintest: example %q: main.go does not contain %q", name, old)
-			return ""
-		}
-		data = bytes.ReplaceAll(data, []byte(old), []byte(repl))
-	}
-	if err := os.WriteFile(mainGo, data, 0o644); err != nil {
-		t.Fatalf("plugintest: %v", err)
-		return ""
-	}
+	Edit(t, dir, "main.go", edits...)
 	return dir
 }
 
