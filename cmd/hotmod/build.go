@@ -24,7 +24,7 @@ var artifactExt = map[string]string{"native": ".so", "wasm": ".wasm", "process":
 
 func buildCmd() *cobra.Command {
 	var transport, out, signKey string
-	var wait bool
+	var wait, relocate bool
 	var waitTimeout time.Duration
 	var addr clientFlags
 	cmd := &cobra.Command{
@@ -53,6 +53,13 @@ A native artifact only loads into a host built by the same Go toolchain with
 the same flags, so build uses the toolchain and flags this hotmod binary was
 built with. A GOTOOLCHAIN set in the environment wins (build then warns when
 this hotmod would refuse the result).
+
+A native build relocates every package the module does not share with the
+host (all but the standard library and the hotmod sdk) to an import path
+unique to its content, so that versions whose own packages or dependencies
+differ load side by side (see docs/native-builds.md). --relocate=false builds
+from the module's own directory: then only the main package may differ
+between versions loaded in one process.
 
 A wasm or process artifact survives a change of the host's toolchain: set
 GOTOOLCHAIN to build it with another Go (wasm needs Go 1.24 or later, process
@@ -92,6 +99,7 @@ Exit status 1, with the daemon's reason, when it refused the version or
 			if err != nil {
 				return err
 			}
+			opts.NoRelocate = !relocate
 			var key *minisign.PrivateKey
 			if signKey != "" {
 				sf := signFlags{key: signKey}
@@ -181,6 +189,7 @@ Exit status 1, with the daemon's reason, when it refused the version or
 	fl.StringVar(&transport, "transport", "native", "artifact kind: native, wasm or process")
 	fl.StringVarP(&out, "out", "o", ".", "where to write the artifact: a FILE ending in .so, .wasm or .process, else a directory (created if missing) that gets <module name><ext>")
 	fl.StringVar(&signKey, "sign", "", "sign the artifact with this secret key file (see hotmod keygen); ARTIFACT.sig arrives with it")
+	fl.BoolVar(&relocate, "relocate", true, "native: give every package not shared with the host an import path of its own, so versions load side by side")
 	fl.BoolVar(&wait, "wait", false, "wait until the daemon has activated the new version (or taken it as a canary or Standby); exit 1 with its reason when it refuses it")
 	fl.DurationVar(&waitTimeout, "wait-timeout", defaultWaitTimeout, "how long --wait waits for the daemon's verdict, from when the artifact is published")
 	addrFlag(cmd, &addr)

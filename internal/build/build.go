@@ -115,7 +115,6 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
-	defer res.Cleanup()
 	t.dir = res.Dir
 	// The copy is a module of its own, outside any workspace.
 	return t.goBuild(ctx, o, ".so", append(env, "GOWORK=off"), args, res.Files, res.Explain)

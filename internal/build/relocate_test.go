@@ -19,7 +19,7 @@ import (
 // go.mod that takes the sdk from this repository and example.com/dep from
 // testdata/reloc/<dep>, sets its version and applies edits: triples of file,
 // old and new text.
-func rulesModule(t *testing.T, dep, version string, edits ...string) string {
+func rulesModule(t testing.TB, dep, version string, edits ...string) string {
 	t.Helper()
 	testdata, err := filepath.Abs(filepath.Join("testdata", "reloc"))
 	if err != nil {
@@ -43,7 +43,7 @@ func rulesModule(t *testing.T, dep, version string, edits ...string) string {
 	return dir
 }
 
-func editFile(t *testing.T, file, old, repl string) {
+func editFile(t testing.TB, file, old, repl string) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -81,9 +81,14 @@ func relocatedModules(t *testing.T, so string) map[string]string {
 	return out
 }
 
-func buildReloc(t *testing.T, dir, cache string, noRelocate bool) string {
+// buildReloc builds dir into out (a new directory when ""), with cache for
+// relocated copies ("" for the default) or without relocation.
+func buildReloc(t testing.TB, dir, out, cache string, noRelocate bool, env ...string) string {
 	t.Helper()
-	so, err := build.Native(t.Context(), build.Options{Dir: dir, Out: t.TempDir(), Env: []string{"GOWORK=off"},
+	if out == "" {
+		out = t.TempDir()
+	}
+	so, err := build.Native(t.Context(), build.Options{Dir: dir, Out: out, Env: append([]string{"GOWORK=off"}, env...),
 		RelocateCache: cache, NoRelocate: noRelocate})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +101,7 @@ func buildReloc(t *testing.T, dir, cache string, noRelocate bool) string {
 // version of a dependency, all load into this process and answer their own
 // answers.
 func TestRelocatedVersionsLoadSideBySide(t *testing.T) {
-	cache := t.TempDir()
+	cache, out := t.TempDir(), t.TempDir()
 	type version struct {
 		dir        string
 		n          int64
@@ -113,12 +118,20 @@ func TestRelocatedVersionsLoadSideBySide(t *testing.T) {
 		{dir: rulesModule(t, "dep-v2", "1.2.0"), dep: "dep v2", fields: 2, versionStr: "1.2.0"},              // another version of the dependency
 		{dir: rulesModule(t, "dep-v2", "1.3.0", addField...), dep: "dep v2", fields: 3, versionStr: "1.3.0"}, // both
 	}
-	for _, v := range vs {
-		v.so = buildReloc(t, v.dir, cache, false)
-		v.relocated = relocatedModules(t, v.so)
-		if len(v.relocated) != 2 {
-			t.Fatalf("%s: relocated modules %v, want example.com/rules and example.com/dep", v.versionStr, v.relocated)
+	t.Run("build", func(t *testing.T) {
+		for _, v := range vs {
+			t.Run(v.versionStr, func(t *testing.T) {
+				t.Parallel()
+				v.so = buildReloc(t, v.dir, filepath.Join(out, v.versionStr), cache, false)
+				v.relocated = relocatedModules(t, v.so)
+				if len(v.relocated) != 2 {
+					t.Errorf("relocated modules %v, want example.com/rules and example.com/dep", v.relocated)
+				}
+			})
 		}
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
 	// Content-addressed: the same code gives the same paths, a change gives
 	// new ones to the module that changed and to every module above it.
@@ -164,10 +177,10 @@ func TestRelocatedVersionsLoadSideBySide(t *testing.T) {
 // from.
 func TestUnrelocatedMismatchMessage(t *testing.T) {
 	dir := rulesModule(t, "dep-v1", "2.0.0")
-	first := buildReloc(t, dir, "", true)
+	first := buildReloc(t, dir, "", "", true)
 	editFile(t, filepath.Join(dir, "main.go"), `"2.0.0"`, `"2.1.0"`)
 	editFile(t, filepath.Join(dir, addField[0]), addField[1], addField[2])
-	second := buildReloc(t, dir, "", true)
+	second := buildReloc(t, dir, "", "", true)
 
 	l := native.NewLoader(t.TempDir(), nil)
 	if _, err := l.Load(t.Context(), first); err != nil {

@@ -37,12 +37,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Prefix is the first element of every relocated import path.
@@ -83,8 +85,6 @@ type Result struct {
 	// when the module shares everything with the host (then Dir is the
 	// original directory and nothing was copied).
 	Moved map[string]string
-	// Cleanup removes the build directory; the cached modules stay.
-	Cleanup func()
 	// origins maps each copy's directory to the original's.
 	origins map[string]string
 }
@@ -185,7 +185,7 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if len(groups) == 0 {
-		return &Result{Dir: o.Dir, Files: o.Files, Moved: map[string]string{}, Cleanup: func() {}}, nil
+		return &Result{Dir: o.Dir, Files: o.Files, Moved: map[string]string{}}, nil
 	}
 	// A list of files is package command-line-arguments, of no module: ask
 	// which main module holds the directory.
@@ -204,6 +204,7 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(filepath.Join(cache, "m"), 0o700); err != nil {
 		return nil, err
 	}
+	trim(cache, time.Now())
 	salt := ""
 	if !o.Trimpath {
 		salt = cache
@@ -345,6 +346,7 @@ func pathHash(g *group, salt string) string {
 func materialize(cache string, g *group, moved map[string]string) error {
 	dest := filepath.Join(cache, "m", g.hash)
 	if _, err := os.Stat(filepath.Join(dest, "go.mod")); err == nil {
+		touch(dest)
 		return nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(cache, "m"), ".tmp-")
@@ -433,15 +435,30 @@ func namedInAssembly(src []byte, moved map[string]string) string {
 	return ""
 }
 
-var majorSuffix = regexp.MustCompile(`/v([2-9]|[1-9][0-9]+)$`)
+var (
+	majorSuffix = regexp.MustCompile(`/v([2-9]|[1-9][0-9]+)$`)
+	semver      = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+)
 
-// version is the version a relocated module is required at: v0.0.0, or
-// vN.0.0 for a path that ends in /vN (the go command checks the two agree).
-func version(modPath string) string {
-	if m := majorSuffix.FindStringSubmatch(modPath); m != nil {
-		return "v" + m[1] + ".0.0"
+// version is the version a relocated module is required at: its original
+// version when the go command accepts it for the new path (so build info
+// still tells which version of the dependency an artifact carries), else
+// v0.0.0, or vN.0.0 for a path that ends in /vN (the go command checks that
+// the two agree).
+func version(newPath, orig string) string {
+	major := "v0"
+	if m := majorSuffix.FindStringSubmatch(newPath); m != nil {
+		major = "v" + m[1]
 	}
-	return "v0.0.0"
+	if m := semver.FindStringSubmatch(orig); m != nil {
+		if got := "v" + m[1]; got == major || (major == "v0" && got == "v1") {
+			return orig
+		}
+	}
+	if major == "v0" {
+		return "v0.0.0"
+	}
+	return major + ".0.0"
 }
 
 // buildDir writes the build directory: a go.mod requiring every relocated
@@ -452,15 +469,11 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 	if err := os.MkdirAll(filepath.Join(cache, "b"), 0o700); err != nil {
 		return nil, err
 	}
-	top, err := os.MkdirTemp(filepath.Join(cache, "b"), "build-")
+	top, err := os.MkdirTemp(filepath.Join(cache, "b"), ".tmp-")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(top)
-		}
-	}()
+	defer os.RemoveAll(top) // gone once renamed
 	// The main package goes to <top>/<hash of its module>/<module path>/<dir
 	// in the module>: its import path, as far as internal/ is concerned, then
 	// starts like its module's relocated packages.
@@ -473,8 +486,8 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 	if g := groups[mm.Path]; g != nil {
 		mainHash = g.hash
 	}
-	dir := filepath.Join(top, mainHash, filepath.FromSlash(mm.Path), rel)
-	if err := copyPackage(main, dir, moved); err != nil {
+	inTop := filepath.Join(mainHash, filepath.FromSlash(mm.Path), rel)
+	if err := copyPackage(main, filepath.Join(top, inTop), moved); err != nil {
 		return nil, err
 	}
 
@@ -494,7 +507,7 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 	}
 	for _, p := range paths {
 		g := groups[p]
-		fmt.Fprintf(&b, "require %s %s\nreplace %s => %s\n", g.newPath, version(g.newPath), g.newPath, filepath.Join(cache, "m", g.hash))
+		fmt.Fprintf(&b, "require %s %s\nreplace %s => %s\n", g.newPath, version(g.newPath, g.mod.Version), g.newPath, filepath.Join(cache, "m", g.hash))
 	}
 	if sdk != nil {
 		v := sdk.Version
@@ -521,7 +534,70 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return &Result{Dir: dir, Files: o.Files, Moved: moved, Cleanup: func() { os.RemoveAll(top) }}, nil
+	// Content-addressed too: an unchanged main package compiles from the same
+	// directory, and the go build cache has it.
+	sum, err := hashDir(top)
+	if err != nil {
+		return nil, err
+	}
+	dest := filepath.Join(cache, "b", sum)
+	if err := os.Rename(top, dest); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dest, "go.mod")); statErr != nil {
+			return nil, err
+		}
+		touch(dest) // there already, identical
+	}
+	return &Result{Dir: filepath.Join(dest, inTop), Files: o.Files, Moved: moved}, nil
+}
+
+// hashDir hashes the names and contents of the files under dir.
+func hashDir(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		fmt.Fprintf(h, "file %q %d\n", filepath.ToSlash(rel), len(data))
+		h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:hashLen], err
+}
+
+// touch marks a cache entry as used now: trim keeps it.
+func touch(dir string) {
+	now := time.Now()
+	_ = os.Chtimes(dir, now, now)
+}
+
+// MaxAge is how long a relocated module or build directory stays in the
+// cache unused; Prepare removes older ones.
+const MaxAge = 30 * 24 * time.Hour
+
+// tmpMaxAge: a temporary directory this old belongs to a build that died.
+const tmpMaxAge = time.Hour
+
+// trim removes cache entries unused for MaxAge, and temporary directories
+// left by builds that died. Errors are ignored: the cache only grows.
+func trim(cache string, now time.Time) {
+	for _, sub := range []string{"m", "b"} {
+		entries, _ := os.ReadDir(filepath.Join(cache, sub))
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			age := now.Sub(info.ModTime())
+			if age > MaxAge || (strings.HasPrefix(e.Name(), ".tmp-") && age > tmpMaxAge) {
+				os.RemoveAll(filepath.Join(cache, sub, e.Name()))
+			}
+		}
+	}
 }
 
 // later reports whether go version a is later than b ("1.22" < "1.22.3" < "1.23").

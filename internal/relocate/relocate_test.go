@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeModule writes files (path → content) under a new directory holding a
@@ -34,11 +35,7 @@ func goEnv() []string {
 
 func prepare(t *testing.T, dir, cache string) (*Result, error) {
 	t.Helper()
-	res, err := Prepare(t.Context(), Options{Dir: dir, Files: []string{"main.go"}, Env: goEnv(), Cache: cache})
-	if res != nil {
-		t.Cleanup(res.Cleanup)
-	}
-	return res, err
+	return Prepare(t.Context(), Options{Dir: dir, Files: []string{"main.go"}, Env: goEnv(), Cache: cache})
 }
 
 const mainImportsSub = "package main\n\nimport _ \"example.com/m/sub\"\n\nfunc main() {}\n"
@@ -233,18 +230,46 @@ func TestPrepareSharesEverything(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	for in, want := range map[string]string{
-		"hotmod.reloc/abc/example.com/x":     "v0.0.0",
-		"hotmod.reloc/abc/example.com/x/v2":  "v2.0.0",
-		"hotmod.reloc/abc/example.com/x/v12": "v12.0.0",
-		"hotmod.reloc/abc/gopkg.in/yaml.v3":  "v0.0.0",
-		"hotmod.reloc/abc/example.com/v1":    "v0.0.0",
+	for _, c := range [][3]string{
+		{"hotmod.reloc/abc/example.com/x", "", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x", "v1.17.7", "v1.17.7"},
+		{"hotmod.reloc/abc/example.com/x", "v0.0.0-20240101000000-abcdefabcdef", "v0.0.0-20240101000000-abcdefabcdef"},
+		{"hotmod.reloc/abc/example.com/x", "v2.1.0+incompatible", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x", "(devel)", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/x/v2", "", "v2.0.0"},
+		{"hotmod.reloc/abc/example.com/x/v2", "v2.3.4", "v2.3.4"},
+		{"hotmod.reloc/abc/example.com/x/v12", "v1.0.0", "v12.0.0"},
+		{"hotmod.reloc/abc/gopkg.in/yaml.v3", "v3.0.1", "v0.0.0"},
+		{"hotmod.reloc/abc/example.com/v1", "", "v0.0.0"},
 	} {
-		if got := version(in); got != want {
-			t.Errorf("version(%q) = %q, want %q", in, got, want)
+		if got := version(c[0], c[1]); got != c[2] {
+			t.Errorf("version(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
 		}
 	}
 	if !later("1.22.3", "1.22") || later("1.21", "1.22") || later("1.22", "1.22") || !later("1.23", "1.22.9") {
 		t.Error("later")
+	}
+}
+
+func TestTrim(t *testing.T) {
+	cache := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{
+		"m/old": MaxAge + time.Hour, "m/used": MaxAge - time.Hour, "b/old": 2 * MaxAge,
+		"b/.tmp-dead": 2 * tmpMaxAge, "b/.tmp-running": tmpMaxAge / 2,
+	} {
+		dir := filepath.Join(cache, filepath.FromSlash(name))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trim(cache, now)
+	for name, want := range map[string]bool{"m/old": false, "m/used": true, "b/old": false, "b/.tmp-dead": false, "b/.tmp-running": true} {
+		if _, err := os.Stat(filepath.Join(cache, filepath.FromSlash(name))); (err == nil) != want {
+			t.Errorf("%s: kept = %v, want %v", name, err == nil, want)
+		}
 	}
 }
