@@ -80,37 +80,43 @@ func TestRules(t *testing.T) {
 		{"rules is no object", "match", map[string]any{"rules": []any{"qty > 1"}}, nil,
 			`bad_params: "rules" must be an object of rule name → expression, got array`},
 	}
-	ctx := context.Background()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			// The native transport's entry point, then the byte transports'.
-			got, err := Module.Invoke(ctx, tc.method, tc.params)
-			data, err2 := cbor.Marshal(tc.params)
-			if err2 != nil {
-				t.Fatal(err2)
-			}
-			raw, rawErr := Module.InvokeCBOR(ctx, tc.method, data)
-			if tc.err != "" {
-				if err == nil || err.Error() != tc.err || rawErr == nil || rawErr.Error() != tc.err {
-					t.Fatalf("got %v and %v, want %s", err, rawErr, tc.err)
+			got, err := bothWays(t, tc.method, tc.params)
+			switch {
+			case tc.err != "":
+				if err == nil || err.Error() != tc.err || !errors.Is(err, sdk.ErrBadParams) {
+					t.Fatalf("got %v, %v; want the bad_params error %s", got, err, tc.err)
 				}
-				if !errors.Is(err, sdk.ErrBadParams) {
-					t.Errorf("%v is not bad_params", err)
-				}
-				return
-			}
-			if err != nil || rawErr != nil {
-				t.Fatal(err, rawErr)
-			}
-			fromRaw, err := cbor.UnmarshalMap(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(fromRaw, tc.want) {
-				t.Errorf("got %#v and %#v, want %#v", got, fromRaw, tc.want)
+			case err != nil || !reflect.DeepEqual(got, tc.want):
+				t.Errorf("got %#v, %v; want %#v", got, err, tc.want)
 			}
 		})
 	}
+}
+
+// bothWays calls method through the native transport's entry point (maps)
+// and through the byte transports' (CBOR), fails the test unless both give
+// the same answer or the same error, and returns it.
+func bothWays(t *testing.T, method string, params map[string]any) (map[string]any, error) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := Module.Invoke(ctx, method, params)
+	data, merr := cbor.Marshal(params)
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	raw, rawErr := Module.InvokeCBOR(ctx, method, data)
+	var fromRaw map[string]any
+	if rawErr == nil {
+		if fromRaw, rawErr = cbor.UnmarshalMap(raw); rawErr != nil {
+			t.Fatalf("the CBOR result: %v", rawErr)
+		}
+	}
+	if fmt.Sprint(err) != fmt.Sprint(rawErr) || !reflect.DeepEqual(got, fromRaw) {
+		t.Fatalf("the two entry points disagree:\nInvoke:     %#v, %v\nInvokeCBOR: %#v, %v", got, err, fromRaw, rawErr)
+	}
+	return got, err
 }
 
 func TestRulesSchema(t *testing.T) {
