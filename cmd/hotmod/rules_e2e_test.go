@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -113,7 +114,10 @@ func TestRulesNativeSwap(t *testing.T) {
 	plugintest.Require(t, v2, "github.com/expr-lang/expr", "v1.17.7")
 
 	plugins := t.TempDir()
-	mustRun(t, nil, "build", "-o", plugins, v1)
+	artifact := strings.TrimSpace(mustRun(t, nil, "build", "-o", plugins, v1).stdout)
+	if v := exprVersion(t, artifact); v != "v1.17.8" {
+		t.Fatalf("rules 1.0.0 was built with expr %s, want v1.17.8", v)
+	}
 	d := startDaemon(t, plugins)
 	d.waitModules(t, "rules 1.0.0", func(m []hotmod.ModuleInfo) bool { return find(m, active("rules", "1.0.0")) != nil })
 
@@ -132,6 +136,10 @@ func TestRulesNativeSwap(t *testing.T) {
 	}
 	built := time.Now()
 	mustRun(t, nil, "build", "-o", plugins, v2)
+	if v := exprVersion(t, artifact); v != "v1.17.7" {
+		load.stop()
+		t.Fatalf("rules 1.1.0 was built with expr %s, want v1.17.7", v)
+	}
 	var swapped time.Time
 	mods := d.waitModules(t, "rules 1.1.0 to replace 1.0.0, or the build to be refused", func(m []hotmod.ModuleInfo) bool {
 		if find(m, active("rules", "1.1.0")) != nil && find(m, active("rules", "1.0.0")) == nil {
@@ -183,6 +191,24 @@ func TestRulesNativeSwap(t *testing.T) {
 	}
 	t.Logf("%d calls by %d callers, %d failed; 1.1.0 active %v after its build began; answers %v",
 		len(calls), rulesSwapCallers, failures, swapped.Sub(built).Round(time.Millisecond), answers)
+}
+
+// exprVersion returns the version of the expr module that the artifact
+// was built with, as `hotmod inspect --json` reports it (relocated or not).
+func exprVersion(t *testing.T, artifact string) string {
+	t.Helper()
+	r := mustRun(t, nil, "inspect", "--json", artifact)
+	var in inspection
+	if err := json.Unmarshal([]byte(r.stdout), &in); err != nil || in.Build == nil {
+		t.Fatalf("hotmod inspect --json %s: %v\n%s", artifact, err, r.stdout)
+	}
+	for _, dep := range in.Build.Deps {
+		if dep.Path == "github.com/expr-lang/expr" || strings.HasSuffix(dep.Path, "/github.com/expr-lang/expr") {
+			return dep.Version
+		}
+	}
+	t.Fatalf("%s: no expr among the modules it was built with: %+v", artifact, in.Build.Deps)
+	return ""
 }
 
 // rulesCall is one call's outcome, in the order calls started.
