@@ -168,3 +168,26 @@ func TestEngineConcurrent(t *testing.T) {
 		t.Errorf("%d programs cached, want 1 to %d", n, logic.MaxCached)
 	}
 }
+
+// BenchmarkEval measures one eval call through the native entry point:
+// with the compiled program cached (the usual case: callers reuse their
+// rules), and compiling every time (a new expression per call).
+func BenchmarkEval(b *testing.B) {
+	ctx := context.Background()
+	b.Run("cached", func(b *testing.B) {
+		params := map[string]any{"expr": "price * qty > 100 && user.tier == \"gold\"", "env": order}
+		for i := 0; i < b.N; i++ {
+			if _, err := Module.Invoke(ctx, "eval", params); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("compiled each call", func(b *testing.B) {
+		e := logic.NewEngine()
+		for i := 0; i < b.N; i++ {
+			if _, err := e.Eval(fmt.Sprintf("price * qty > %d && user.tier == \"gold\"", i), order); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
