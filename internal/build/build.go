@@ -14,6 +14,12 @@
 // same process. A package-path build reuses one plugin path for every version
 // (the runtime answers "plugin already loaded"), and `-ldflags=-pluginpath=`
 // breaks symbol lookup ("could not find symbol Module").
+//
+// Native relocates (package relocate, unless Options.NoRelocate): every
+// package the module does not share with the host — all but the standard
+// library and the hotmod sdk — is built under an import path unique to its
+// content, from a private copy, so that versions whose subpackages or
+// dependencies differ load side by side in one process.
 package build
 
 import (
@@ -115,7 +121,9 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
-	t.dir = res.Dir
+	if res.Dir != t.dir {
+		t.dir, t.copyOf = res.Dir, t.dir
+	}
 	// The copy is a module of its own, outside any workspace.
 	return t.goBuild(ctx, o, ".so", append(env, "GOWORK=off"), args, res.Files, res.Explain)
 }
@@ -137,6 +145,9 @@ type target struct {
 	dir  string // the package's directory, absolute
 	out  string // the output directory, absolute, created
 	name string // the artifact's base name, without extension
+	// copyOf is the module's own directory when dir is a relocated copy
+	// of it.
+	copyOf string
 }
 
 // prepare checks o and creates the output directory.
@@ -201,7 +212,11 @@ func (t target) goBuild(ctx context.Context, o Options, ext string, env, args, p
 		if explain != nil {
 			msg = explain(msg)
 		}
-		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), t.dir, err, msg)
+		where := t.dir
+		if t.copyOf != "" {
+			where = fmt.Sprintf("a relocated copy of %s (%s)", t.copyOf, t.dir)
+		}
+		return "", fmt.Errorf("build: `go %s` in %s failed: %w\n%s", strings.Join(args, " "), where, err, msg)
 	}
 	built, path := filepath.Join(tmp, file), filepath.Join(t.out, file)
 	if o.Place != nil {

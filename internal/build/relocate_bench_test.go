@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // BenchmarkNativeBuild measures `hotmod build --transport native` of a module
@@ -27,7 +28,9 @@ func BenchmarkNativeBuild(b *testing.B) {
 	if dir == "" {
 		dir, edit = rulesModule(b, "dep-v1", "1.0.0"), filepath.Join("logic", "logic.go")
 	}
-	n := 0 // edits so far: every edit adds a constant of a new name
+	// Every edit adds a constant of a new name (also across runs on the
+	// same HOTMOD_BENCH_MODULE).
+	n := time.Now().UnixNano()
 	appendTo := func(b *testing.B, file string) {
 		n++
 		text := fmt.Sprintf("\nconst edited%d = %d\n", n, n)

@@ -205,3 +205,18 @@ func TestUnrelocatedMismatchMessage(t *testing.T) {
 		t.Error("refusal sends the author to the sdk")
 	}
 }
+
+// TestRelocatedCompileError: a compile error in a relocated package points
+// at the author's file, not at the copy.
+func TestRelocatedCompileError(t *testing.T) {
+	dir := rulesModule(t, "dep-v1", "1.0.0", addField[0], "r := Result{", "r := undefinedThing + Result{")
+	_, err := build.Native(t.Context(), build.Options{Dir: dir, Out: t.TempDir(), Env: []string{"GOWORK=off"}, RelocateCache: t.TempDir()})
+	if err == nil {
+		t.Fatal("a broken subpackage built")
+	}
+	for _, want := range []string{"a relocated copy of " + dir, filepath.Join(dir, "logic", "logic.go") + ":18:", "undefined: undefinedThing", "# example.com/rules/logic"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -4,8 +4,9 @@
 // go.mod requires the repository's sdk through a replace directive (go 1.22,
 // so older toolchains can build it too); Build turns it into a native plugin
 // with build.Native, the way `hotmod build` does. Nothing is cached between
-// calls: each call makes a new directory, and the Go build cache is the only
-// thing shared.
+// calls: each call makes a new directory, and the Go build cache and the
+// relocation cache (<user cache dir>/hotmod/relocate) are the only things
+// shared.
 //
 //	dir := plugintest.Example(t, "greeter", `const version = "1.0.0"`, `const version = "2.0.0"`)
 //	so := plugintest.Build(t, dir)                          // matches the test binary
