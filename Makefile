@@ -4,7 +4,7 @@
 GO       ?= go
 BIN      := bin/hotmod
 PLUGINS  := plugins
-EXAMPLES := greeter pricing faulty checkout
+EXAMPLES := greeter pricing faulty checkout rules
 
 # Packages whose tests load native plugins cannot run under -race (a plugin
 # must be built with the host's exact flags); everything else runs with it.

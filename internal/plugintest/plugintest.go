@@ -34,6 +34,8 @@ import (
 const (
 	repoModule = "github.com/hotmod/hotmod"
 	sdkModule  = repoModule + "/sdk"
+	// modulePrefix + name is the module path of a temporary module.
+	modulePrefix = "hotmodtest.example/"
 )
 
 // Repo returns the repository root, found from this source file's location
@@ -83,7 +85,10 @@ func isRepo(dir string) bool {
 // Example copies examples/<name> into a fresh temporary module, applies the
 // edits to its main.go and returns the new module's directory. Edits are
 // pairs of old and new strings; every occurrence of old is replaced, and an
-// old string that main.go lacks fails the test.
+// old string that main.go lacks fails the test. The copy is a module of its
+// own, hotmodtest.example/<name>: imports of the example's own packages
+// (github.com/hotmod/hotmod/examples/<name>/…) are rewritten to it, and its
+// go.mod requires what examples/go.mod requires, with examples/go.sum.
 func Example(t testing.TB, name string, edits ...string) string {
 	t.Helper()
 	if len(edits)%2 != 0 {
@@ -92,6 +97,9 @@ func Example(t testing.TB, name string, edits ...string) string {
 	}
 	src := filepath.Join(Repo(t), "examples", name)
 	dir := newModule(t, name)
+	requireExamplesDeps(t, dir)
+	ownImports := []byte(`"` + repoModule + "/examples/" + name + "/")
+	copyImports := []byte(`"` + modulePrefix + name + "/")
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -110,33 +118,16 @@ func Example(t testing.TB, name string, edits ...string) string {
 		if err != nil {
 			return err
 		}
+		if strings.HasSuffix(rel, ".go") {
+			data = bytes.ReplaceAll(data, ownImports, copyImports)
+		}
 		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
 	})
 	if err != nil {
 		t.Fatalf("plugintest: copying example %q: %v", name, err)
 		return ""
 	}
-	if len(edits) == 0 {
-		return dir
-	}
-	mainGo := filepath.Join(dir, "main.go")
-	data, err := os.ReadFile(mainGo)
-	if err != nil {
-		t.Fatalf("plugintest: example %q: %v", name, err)
-		return ""
-	}
-	for i := 0; i < len(edits); i += 2 {
-		old, repl := edits[i], edits[i+1]
-		if !bytes.Contains(data, []byte(old)) {
-			t.Fatalf("plugintest: example %q: main.go does not contain %q", name, old)
-			return ""
-		}
-		data = bytes.ReplaceAll(data, []byte(old), []byte(repl))
-	}
-	if err := os.WriteFile(mainGo, data, 0o644); err != nil {
-		t.Fatalf("plugintest: %v", err)
-		return ""
-	}
+	Edit(t, dir, "main.go", edits...)
 	return dir
 }
 
@@ -161,7 +152,7 @@ func newModule(t testing.TB, name string) string {
 		t.Fatalf("plugintest: %v", err)
 		return ""
 	}
-	goMod := "module hotmodtest.example/" + name + "\n\ngo 1.22\n\n" +
+	goMod := "module " + modulePrefix + name + "\n\ngo 1.22\n\n" +
 		"require " + sdkModule + " v0.0.0\n\n" +
 		"replace " + sdkModule + " => " + filepath.Join(Repo(t), "sdk") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {

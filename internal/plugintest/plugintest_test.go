@@ -4,6 +4,7 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -39,6 +40,45 @@ func TestExample(t *testing.T) {
 		if !strings.Contains(string(goMod), want) {
 			t.Errorf("go.mod lacks %q:\n%s", want, goMod)
 		}
+	}
+}
+
+// TestExampleWithPackagesAndDeps copies an example that has packages of its
+// own and a third-party dependency: the copy is a module of its own that the
+// go command resolves, and Require and Edit change it.
+func TestExampleWithPackagesAndDeps(t *testing.T) {
+	dir := plugintest.Example(t, "rules")
+	main, err := os.ReadFile(filepath.Join(dir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(main), `"hotmodtest.example/rules/logic"`) || strings.Contains(string(main), "hotmod/examples/rules") {
+		t.Errorf("the example's own imports were not rewritten:\n%s", main)
+	}
+	list := func() string {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list in the copy: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := list(); !strings.Contains(out, "hotmodtest.example/rules \n") || !strings.Contains(out, "github.com/expr-lang/expr v1.17.") {
+		t.Errorf("the copy's packages and modules:\n%s", out)
+	}
+	plugintest.Require(t, dir, "github.com/expr-lang/expr", "v1.17.7")
+	if out := list(); !strings.Contains(out, "github.com/expr-lang/expr v1.17.7\n") {
+		t.Errorf("after Require v1.17.7:\n%s", out)
+	}
+	plugintest.Edit(t, dir, "format/format.go", "package format", "package format // edited")
+	if data, _ := os.ReadFile(filepath.Join(dir, "format", "format.go")); !strings.Contains(string(data), "// edited") {
+		t.Errorf("Edit did not edit format/format.go")
+	}
+	tb := &fatalTB{TB: t}
+	if plugintest.Edit(tb, dir, "format/format.go", "no such text", "x"); tb.msg == "" {
+		t.Errorf("Edit of missing text did not fail the test")
 	}
 }
 
