@@ -66,6 +66,9 @@ type codec struct {
 
 	makeSlice func(n int) unsafe.Pointer // slices: a zeroed backing array of n elements
 	mapRep    mapRep                     // maps
+
+	fast   *fastPlan // structs of at most maxFastFields fields: see codec_fast.go
+	hasPtr bool      // structs: a pointer field, which is left out when nil
 }
 
 type fieldCodec struct {
@@ -74,7 +77,8 @@ type fieldCodec struct {
 	offset   uintptr
 	c        *codec
 	required bool
-	def      any // value-model default, nil for the zero value
+	def      any     // value-model default, nil for the zero value
+	key      fastKey // the wire name as CBOR
 }
 
 // nameRef points from an accepted name to its field. rank orders a field's
@@ -408,6 +412,7 @@ func (b *planBuilder) buildStruct(c *codec, t reflect.Type, where string) bool {
 		}
 	}
 	c.schema = schema
+	c.prepareFast()
 	return true
 }
 

@@ -17,6 +17,7 @@ type MethodDef struct {
 	params, result *Schema
 	handler        Handler
 	raw            rawHandler
+	into           rawIntoHandler
 }
 
 // rawHandler is a typed method's CBOR entry point: params in, result out,
@@ -144,6 +145,7 @@ func Func[In, Out any](name string, f func(ctx context.Context, in In) (Out, err
 		return res, nil
 	}
 	d.raw = rawFunc(name, inC, outC, f)
+	d.into = rawIntoFunc(name, inC, outC, f)
 	return d
 }
 

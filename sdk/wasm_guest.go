@@ -52,10 +52,16 @@ const (
 // into one instance never overlap (the host pools instances), so it needs
 // no lock.
 var wasmState struct {
-	in    []byte   // the request buffer the host writes into
-	out   []byte   // the last reply, kept alive until the next export call
-	names []string // method names, so a lookup by bytes does not allocate
+	in      []byte    // the request buffer the host writes into
+	out     []byte    // the last reply, kept alive until the next export call
+	result  []byte    // the buffer results are encoded into, reused by the next call
+	names   []string  // method names, so a lookup by bytes does not allocate
+	methods []*method // the methods of names, in the same order
 }
+
+// wasmMaxKeptResult is the largest result buffer kept for the next call: a
+// bigger one (after a large result) is left to the collector.
+const wasmMaxKeptResult = 64 << 10
 
 //go:wasmexport hotmod_abi
 func wasmABI() uint32 { return wasmABIMajor<<16 | wasmABIMinor }
@@ -118,12 +124,20 @@ func wasmCall(methodLen, paramsLen uint32) (packed uint64) {
 	if m == nil || uint64(methodLen)+uint64(paramsLen) > uint64(len(in)) {
 		return wasmBadRequest(m, methodLen, paramsLen)
 	}
-	name := wasmMethodName(m, in[:methodLen])
+	h, name := wasmMethod(m, in[:methodLen])
 	params := in[methodLen : methodLen+paramsLen]
 	defer wasmRecover(&packed, name, "")
-	out, err := m.InvokeCBOR(context.Background(), name, params)
+	if h == nil {
+		return wasmError(m.unknownMethod(name), 0)
+	}
+	out, err := m.invokeCBOR(context.Background(), h, name, params, wasmState.result[:0])
 	if err != nil {
 		return wasmError(err, 0)
+	}
+	if cap(out) <= wasmMaxKeptResult {
+		wasmState.result = out[:0]
+	} else {
+		wasmState.result = nil
 	}
 	return wasmReply(out, 0)
 }
@@ -173,22 +187,24 @@ func wasmClose() (packed uint64) {
 	return wasmHookReply(m.Close())
 }
 
-// wasmMethodName returns the method's name as a string without allocating
+// wasmMethod returns the method named b and its name, without allocating
 // for a method the module has. A short list compared in order is cheaper
-// than a map in wasm, where every call and every hash costs.
-func wasmMethodName(m *Module, b []byte) string {
+// than a map in wasm, where every call and every hash costs; lengths are
+// compared first (the runtime compares bytes one by one in wasm).
+func wasmMethod(m *Module, b []byte) (*method, string) {
 	if wasmState.names == nil {
 		wasmState.names = make([]string, 0, len(m.infos))
 		for _, mi := range m.infos {
 			wasmState.names = append(wasmState.names, mi.Name)
+			wasmState.methods = append(wasmState.methods, m.methods[mi.Name])
 		}
 	}
-	for _, n := range wasmState.names {
+	for i, n := range wasmState.names {
 		if len(n) == len(b) && n == string(b) {
-			return n
+			return wasmState.methods[i], n
 		}
 	}
-	return string(b)
+	return nil, string(b)
 }
 
 // wasmReply keeps b alive until the next export call and packs its address,
