@@ -86,6 +86,11 @@ func (c *codec) decodeCBOR(p unsafe.Pointer, data []byte) error {
 		return nil
 	}
 	c.zero(p) // the fast path may have filled part of it
+	return c.decodeCBORGeneral(p, data)
+}
+
+// decodeCBORGeneral is decodeCBOR without the fast path.
+func (c *codec) decodeCBORGeneral(p unsafe.Pointer, data []byte) error {
 	if len(data) == 0 {
 		return c.decodeMap(p, nil)
 	}

@@ -116,6 +116,7 @@ func (k *fastKey) at(data []byte, off int) bool {
 // fastPlan is what the fast path knows of a struct beyond its codec.
 type fastPlan struct {
 	order  []uint16 // field indexes in the order a deterministic encoder writes keys (shorter first, then bytewise)
+	pos    []uint16 // the inverse of order: a field's place in it
 	all    uint64   // a bit per field
 	req    uint64   // the required fields
 	def    uint64   // the fields with a default
@@ -171,6 +172,10 @@ func (c *codec) prepareFast() {
 	sort.Slice(fp.order, func(i, j int) bool {
 		return string(c.fields[fp.order[i]].key.enc) < string(c.fields[fp.order[j]].key.enc)
 	})
+	fp.pos = make([]uint16, len(fp.order))
+	for i, fi := range fp.order {
+		fp.pos[fi] = uint16(i)
+	}
 	c.fast = fp
 }
 
@@ -283,9 +288,19 @@ func (d *fastDecoder) structBody(c *codec, p unsafe.Pointer, n int) bool {
 		if guess < len(fp.order) {
 			if g := int(fp.order[guess]); c.fields[g].key.at(d.data, d.off) {
 				fi = g
-				d.off += len(c.fields[g].key.enc)
-				guess++
 			}
+		}
+		if fi < 0 { // keys in another order (Go's map order, say)
+			for j := range c.fields {
+				if c.fields[j].key.at(d.data, d.off) {
+					fi = j
+					break
+				}
+			}
+		}
+		if fi >= 0 {
+			d.off += len(c.fields[fi].key.enc)
+			guess = int(fp.pos[fi]) + 1
 		}
 		if fi < 0 {
 			key, ok := d.text(3)
