@@ -3,7 +3,6 @@ package sdk
 import (
 	"math"
 	"reflect"
-	"sort"
 	"unicode/utf8"
 	"unsafe"
 
@@ -33,25 +32,30 @@ import (
 // bit each in a uint64.
 const maxFastFields = 64
 
-// fastKey is a field's wire name as a CBOR text string, head included, and
-// its first 16 bytes as two little-endian words, for comparing a key in the
-// input with two loads.
+// fastKey is a field's wire name as a CBOR text string, head included.
 type fastKey struct {
-	enc        []byte
-	w0, w1     uint64
-	m0, m1     uint64 // the masks of the bytes of w0 and w1 that are the key's
-	shortEnced bool   // len(enc) <= 16
+	enc []byte
 }
 
-func newFastKey(name string) fastKey {
-	k := fastKey{enc: cbor.AppendString(nil, name)}
-	var pad [16]byte
-	n := copy(pad[:], k.enc)
-	k.w0, k.w1 = le64(pad[:8]), le64(pad[8:])
-	k.m0, k.m1 = byteMask(min(n, 8)), byteMask(max(n-8, 0))
-	k.shortEnced = len(k.enc) <= 16
-	return k
+func newFastKey(name string) fastKey { return fastKey{enc: cbor.AppendString(nil, name)} }
+
+// keySlot is a slot of a struct's key table: an encoded key of at most
+// maxSlotKey bytes as little-endian words (zero past its end), and its field.
+type keySlot struct {
+	w     [3]uint64
+	n     uint8 // the encoded key's length; 0 for an empty slot
+	field uint16
 }
+
+// maxSlotKey is the longest encoded key the table holds: a one-byte head and
+// a name of up to 23 bytes. Longer names go through the general lookup.
+const maxSlotKey = 24
+
+// keyHash spreads a key's first word over the table (Fibonacci hashing).
+const keyHash = 0x9E3779B97F4A7C15
+
+// maxKeyTableBits bounds a struct's key table at 4096 slots.
+const maxKeyTableBits = 12
 
 // byteMask has the low n bytes set.
 func byteMask(n int) uint64 {
@@ -99,28 +103,14 @@ func load64(b []byte, off int) uint64 {
 	return x
 }
 
-// at reports whether the key is next in data at off.
-func (k *fastKey) at(data []byte, off int) bool {
-	if off+len(k.enc) > len(data) {
-		return false
-	}
-	if !k.shortEnced {
-		return string(data[off:off+len(k.enc)]) == string(k.enc)
-	}
-	if load64(data, off)&k.m0 != k.w0 {
-		return false
-	}
-	return k.m1 == 0 || load64(data, off+8)&k.m1 == k.w1
-}
-
 // fastPlan is what the fast path knows of a struct beyond its codec.
 type fastPlan struct {
-	order  []uint16 // field indexes in the order a deterministic encoder writes keys (shorter first, then bytewise)
-	pos    []uint16 // the inverse of order: a field's place in it
-	all    uint64   // a bit per field
-	req    uint64   // the required fields
-	def    uint64   // the fields with a default
-	decode bool     // no map or any inside: the fast path decodes it
+	table  []keySlot // the fields' keys, hashed: a key is in its slot or the next
+	shift  uint      // 64 - log2(len(table))
+	all    uint64    // a bit per field
+	req    uint64    // the required fields
+	def    uint64    // the fields with a default
+	decode bool      // no map or any inside: the fast path decodes it
 }
 
 // fastOK reports whether the fast path can decode values of c: no map or
@@ -151,10 +141,9 @@ func (c *codec) prepareFast() {
 	if len(c.fields) > maxFastFields {
 		return
 	}
-	fp := &fastPlan{order: make([]uint16, len(c.fields)), decode: true}
+	fp := &fastPlan{decode: true}
 	for i := range c.fields {
 		f := &c.fields[i]
-		fp.order[i] = uint16(i)
 		bit := uint64(1) << i
 		fp.all |= bit
 		if f.required {
@@ -167,16 +156,49 @@ func (c *codec) prepareFast() {
 			fp.decode = false
 		}
 	}
-	// Deterministic CBOR (the host's encoder among others) sorts keys by
-	// their encoded bytes: the decoder guesses the next key in that order.
-	sort.Slice(fp.order, func(i, j int) bool {
-		return string(c.fields[fp.order[i]].key.enc) < string(c.fields[fp.order[j]].key.enc)
-	})
-	fp.pos = make([]uint16, len(fp.order))
-	for i, fi := range fp.order {
-		fp.pos[fi] = uint16(i)
+	if !fp.buildTable(c.fields) {
+		return
 	}
 	c.fast = fp
+}
+
+// buildTable hashes the fields' keys into the smallest table (from twice
+// as many slots as fields) where each key is in its slot or the next.
+func (fp *fastPlan) buildTable(fields []fieldCodec) bool {
+	for bits := uint(1); bits <= maxKeyTableBits; bits++ {
+		if 1<<bits < 2*len(fields) {
+			continue
+		}
+		table := make([]keySlot, 1<<bits)
+		shift := 64 - bits
+		placed := true
+		for i := range fields {
+			enc := fields[i].key.enc
+			if len(enc) > maxSlotKey {
+				continue // found by the general lookup
+			}
+			var pad [maxSlotKey]byte
+			copy(pad[:], enc)
+			slot := keySlot{w: [3]uint64{le64(pad[:]), le64(pad[8:]), le64(pad[16:])}, n: uint8(len(enc)), field: uint16(i)}
+			h := slot.w[0] * keyHash >> shift
+			switch {
+			case table[h].n == 0:
+				table[h] = slot
+			case table[(h+1)&(1<<bits-1)].n == 0:
+				table[(h+1)&(1<<bits-1)] = slot
+			default:
+				placed = false
+			}
+			if !placed {
+				break
+			}
+		}
+		if placed {
+			fp.table, fp.shift = table, shift
+			return true
+		}
+	}
+	return false
 }
 
 // fastDecoder reads CBOR params for the fast path.
@@ -278,29 +300,54 @@ func validText(b []byte) bool {
 	return utf8.Valid(b)
 }
 
+// match returns the field whose key is next in data at off, or -1 when it
+// is not in the table (not a short text string, an unknown key, an alias, a
+// long name).
+func (fp *fastPlan) match(data []byte, off int) int {
+	if off >= len(data) || data[off]-0x60 >= 24 {
+		return -1
+	}
+	n := int(data[off]-0x60) + 1
+	var w uint64
+	if off+8 <= len(data) {
+		w = le64(data[off:])
+	} else {
+		w = load64(data, off)
+	}
+	w &= byteMask(n)
+	mask := uint64(len(fp.table) - 1)
+	h := w * keyHash >> fp.shift
+	e := &fp.table[h]
+	if e.w[0] != w || int(e.n) != n {
+		if e = &fp.table[(h+1)&mask]; e.w[0] != w || int(e.n) != n {
+			return -1
+		}
+	}
+	if n > 8 && !fp.rest(e, data, off, n) {
+		return -1
+	}
+	return int(e.field)
+}
+
+// rest compares the bytes of a key past its first 8.
+func (fp *fastPlan) rest(e *keySlot, data []byte, off, n int) bool {
+	if off+n > len(data) {
+		return false
+	}
+	if load64(data, off+8)&byteMask(n-8) != e.w[1] {
+		return false
+	}
+	return n <= 16 || load64(data, off+16)&byteMask(n-16) == e.w[2]
+}
+
 // structBody reads n map entries into the zero struct at p.
 func (d *fastDecoder) structBody(c *codec, p unsafe.Pointer, n int) bool {
 	fp := c.fast
 	var seen uint64
-	guess := 0 // the next key expected, in fp.order
 	for i := 0; i < n; i++ {
-		fi := -1
-		if guess < len(fp.order) {
-			if g := int(fp.order[guess]); c.fields[g].key.at(d.data, d.off) {
-				fi = g
-			}
-		}
-		if fi < 0 { // keys in another order (Go's map order, say)
-			for j := range c.fields {
-				if c.fields[j].key.at(d.data, d.off) {
-					fi = j
-					break
-				}
-			}
-		}
+		fi := fp.match(d.data, d.off)
 		if fi >= 0 {
-			d.off += len(c.fields[fi].key.enc)
-			guess = int(fp.pos[fi]) + 1
+			d.off += int(d.data[d.off]-0x60) + 1
 		}
 		if fi < 0 {
 			key, ok := d.text(3)
@@ -396,6 +443,11 @@ func (d *fastDecoder) value(c *codec, p unsafe.Pointer) bool {
 		d.off++
 		return true
 	case cInt, cUint:
+		if d.off < len(d.data) && d.data[d.off] < 24 && int64(d.data[d.off]) <= c.max { // 0…23, the head alone
+			storeInt(p, c.size, int64(d.data[d.off]))
+			d.off++
+			return true
+		}
 		i, ok := d.integer(c)
 		if !ok {
 			return false
@@ -414,11 +466,32 @@ func (d *fastDecoder) value(c *codec, p unsafe.Pointer) bool {
 		}
 		return true
 	case cString:
-		b, ok := d.text(3)
-		if !ok || !validText(b) {
-			return false
+		var b []byte
+		if off := d.off; off < len(d.data) && d.data[off]-0x60 < 24 { // shorter than 24 bytes: inline
+			end := off + 1 + int(d.data[off]-0x60)
+			if end > len(d.data) {
+				return false
+			}
+			b, d.off = d.data[off+1:end], end
+			if len(b) > 0 && (off+9 > len(d.data) || le64(d.data[off+1:])&byteMask(len(b))&0x8080808080808080 != 0 || len(b) > 8) &&
+				!validText(b) {
+				return false
+			}
+		} else {
+			var ok bool
+			if b, ok = d.text(3); !ok || !validText(b) {
+				return false
+			}
 		}
-		*(*string)(p) = d.stringOf(b)
+		if d.share && len(b) > 0 {
+			if d.str == "" {
+				d.str = string(d.data)
+			}
+			start := d.off - len(b)
+			*(*string)(p) = d.str[start:d.off]
+		} else {
+			*(*string)(p) = string(b)
+		}
 		return true
 	case cBytes:
 		b, ok := d.text(2)
@@ -462,18 +535,6 @@ func (d *fastDecoder) value(c *codec, p unsafe.Pointer) bool {
 		return true
 	}
 	return false
-}
-
-// stringOf returns b, a part of the input, as a string.
-func (d *fastDecoder) stringOf(b []byte) string {
-	if !d.share || len(b) == 0 {
-		return string(b)
-	}
-	if d.str == "" {
-		d.str = string(d.data)
-	}
-	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(unsafe.SliceData(d.data))))
-	return d.str[off : off+len(b)]
 }
 
 // integer reads an integer for plan c: an integer, or a float that holds

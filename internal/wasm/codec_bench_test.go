@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk/cbor"
 )
@@ -202,6 +205,94 @@ func BenchmarkCodec(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkCodecCalls counts the guest's function calls per call of each
+// of codecGuest's methods (and of the baseline's, with
+// HOTMOD_BASELINE_SDK), with wazero's experimental function listener, and
+// logs the functions called most. On the interruptible setting nearly every
+// guest function call runs one loop header, and each loop header may exit
+// to the host (≈40 ns): this count is a floor for those exits (loop
+// iterations inside functions add to it). Run it with -benchtime 1x.
+func BenchmarkCodecCalls(b *testing.B) {
+	variants := map[string]string{"new": source(b, "codecbench", codecGuest)}
+	if dir := os.Getenv("HOTMOD_BASELINE_SDK"); dir != "" {
+		variants["baseline"] = artifact(b, "codecbench-baseline", func() string { return baselineSource(b, dir) })
+	}
+	calls := []struct {
+		name, method string
+		params       map[string]any
+	}{
+		{"typed", "add", map[string]any{"a": int64(1), "b": int64(2)}},
+		{"dynamic", "add_dynamic", map[string]any{"a": int64(1), "b": int64(2)}},
+		{"nested", "sumItems", nestedParams(56)},
+		{"nested-typed", "sumItemsTyped", nestedParams(56)},
+	}
+	for _, name := range []string{"new", "baseline"} {
+		path, ok := variants[name]
+		if !ok {
+			continue
+		}
+		counter := &callCounter{byFunc: map[string]int{}}
+		ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
+		// Code compiled with listeners has a cache key of its own; a
+		// directory of its own keeps it apart all the same.
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1, CacheDir: b.TempDir()})
+		inst, err := l.Load(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { inst.Close() })
+		for _, c := range calls {
+			b.Run(c.name+"/"+name, func(b *testing.B) {
+				const n = 20
+				if _, err := inst.Invoke(ctx, c.method, c.params); err != nil { // first-call work out of the count
+					b.Fatal(err)
+				}
+				counter.reset()
+				for range n {
+					if _, err := inst.Invoke(ctx, c.method, c.params); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(counter.total)/n, "guest-calls/op")
+				b.Logf("%s %s: %.0f guest function calls per call; most called: %s", name, c.name,
+					float64(counter.total)/n, counter.top(12, n))
+			})
+		}
+	}
+}
+
+// callCounter counts the calls of each guest function.
+type callCounter struct {
+	total  int
+	byFunc map[string]int
+}
+
+func (c *callCounter) reset() { c.total, c.byFunc = 0, map[string]int{} }
+
+func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
+	return experimental.FunctionListenerFunc(func(_ context.Context, _ api.Module, def api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+		c.total++
+		c.byFunc[def.DebugName()]++
+	})
+}
+
+func (c *callCounter) top(k, n int) string {
+	type fc struct {
+		name  string
+		calls int
+	}
+	var all []fc
+	for name, calls := range c.byFunc {
+		all = append(all, fc{name, calls})
+	}
+	slices.SortFunc(all, func(a, b fc) int { return b.calls - a.calls })
+	var parts []string
+	for _, f := range all[:min(k, len(all))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f", strings.TrimPrefix(f.name, ".."), float64(f.calls)/float64(n)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // baselineSource writes codecGuest into a module that uses the SDK in
