@@ -3,10 +3,10 @@ package sdk
 import (
 	"math"
 	"reflect"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/internal/word"
 )
 
 // The fast CBOR path of typed methods: the plan of a struct, compiled once
@@ -56,52 +56,6 @@ const keyHash = 0x9E3779B97F4A7C15
 
 // maxKeyTableBits bounds a struct's key table at 4096 slots.
 const maxKeyTableBits = 12
-
-// byteMask has the low n bytes set.
-func byteMask(n int) uint64 {
-	if n >= 8 {
-		return math.MaxUint64
-	}
-	return 1<<(8*uint(n)) - 1
-}
-
-func le64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-}
-
-// load64 returns the 8 bytes of b at off as a little-endian word, the bytes
-// past the end of b as zeros.
-func load64(b []byte, off int) uint64 {
-	if off+8 <= len(b) {
-		return le64(b[off:])
-	}
-	var x uint64
-	switch r := len(b) - off; {
-	case r >= 7:
-		x |= uint64(b[off+6]) << 48
-		fallthrough
-	case r >= 6:
-		x |= uint64(b[off+5]) << 40
-		fallthrough
-	case r >= 5:
-		x |= uint64(b[off+4]) << 32
-		fallthrough
-	case r >= 4:
-		x |= uint64(b[off+3]) << 24
-		fallthrough
-	case r >= 3:
-		x |= uint64(b[off+2]) << 16
-		fallthrough
-	case r >= 2:
-		x |= uint64(b[off+1]) << 8
-		fallthrough
-	case r >= 1:
-		x |= uint64(b[off])
-	}
-	return x
-}
 
 // fastPlan is what the fast path knows of a struct beyond its codec.
 type fastPlan struct {
@@ -179,7 +133,7 @@ func (fp *fastPlan) buildTable(fields []fieldCodec) bool {
 			}
 			var pad [maxSlotKey]byte
 			copy(pad[:], enc)
-			slot := keySlot{w: [3]uint64{le64(pad[:]), le64(pad[8:]), le64(pad[16:])}, n: uint8(len(enc)), field: uint16(i)}
+			slot := keySlot{w: [3]uint64{word.LE64(pad[:]), word.LE64(pad[8:]), word.LE64(pad[16:])}, n: uint8(len(enc)), field: uint16(i)}
 			h := slot.w[0] * keyHash >> shift
 			switch {
 			case table[h].n == 0:
@@ -287,18 +241,6 @@ func (d *fastDecoder) text(major byte) ([]byte, bool) {
 	return d.data[start:d.off:d.off], true
 }
 
-// validText reports whether b is UTF-8, without a loop for short ASCII.
-func validText(b []byte) bool {
-	switch n := len(b); {
-	case n == 0:
-		return true
-	case n <= 8:
-		return load64(b, 0)&0x8080808080808080 == 0 || utf8.Valid(b)
-	case n <= 16:
-		return (le64(b)|load64(b, 8))&0x8080808080808080 == 0 || utf8.Valid(b)
-	}
-	return utf8.Valid(b)
-}
 
 // match returns the field whose key is next in data at off, or -1 when it
 // is not in the table (not a short text string, an unknown key, an alias, a
@@ -310,11 +252,11 @@ func (fp *fastPlan) match(data []byte, off int) int {
 	n := int(data[off]-0x60) + 1
 	var w uint64
 	if off+8 <= len(data) {
-		w = le64(data[off:])
+		w = word.LE64(data[off:])
 	} else {
-		w = load64(data, off)
+		w = word.Load(data, off)
 	}
-	w &= byteMask(n)
+	w &= word.Mask(n)
 	mask := uint64(len(fp.table) - 1)
 	h := w * keyHash >> fp.shift
 	e := &fp.table[h]
@@ -334,10 +276,10 @@ func (fp *fastPlan) rest(e *keySlot, data []byte, off, n int) bool {
 	if off+n > len(data) {
 		return false
 	}
-	if load64(data, off+8)&byteMask(n-8) != e.w[1] {
+	if word.Load(data, off+8)&word.Mask(n-8) != e.w[1] {
 		return false
 	}
-	return n <= 16 || load64(data, off+16)&byteMask(n-16) == e.w[2]
+	return n <= 16 || word.Load(data, off+16)&word.Mask(n-16) == e.w[2]
 }
 
 // structBody reads n map entries into the zero struct at p.
@@ -356,7 +298,7 @@ func (d *fastDecoder) structBody(c *codec, p unsafe.Pointer, n int) bool {
 			}
 			r, known := c.lookup(key)
 			if !known {
-				if !validText(key) || !d.skipScalar() {
+				if !word.ValidUTF8(key) || !d.skipScalar() {
 					return false
 				}
 				continue
@@ -416,7 +358,7 @@ func (d *fastDecoder) skipScalar() bool {
 	case 3:
 		d.off = start
 		b, ok := d.text(3)
-		return ok && validText(b)
+		return ok && word.ValidUTF8(b)
 	case 7:
 		switch ib & 0x1f {
 		case 20, 21, 22, 23, 25, 26, 27:
@@ -473,13 +415,12 @@ func (d *fastDecoder) value(c *codec, p unsafe.Pointer) bool {
 				return false
 			}
 			b, d.off = d.data[off+1:end], end
-			if len(b) > 0 && (off+9 > len(d.data) || le64(d.data[off+1:])&byteMask(len(b))&0x8080808080808080 != 0 || len(b) > 8) &&
-				!validText(b) {
+			if !word.ASCIIAt(d.data, off+1, len(b)) && !word.ValidUTF8(b) {
 				return false
 			}
 		} else {
 			var ok bool
-			if b, ok = d.text(3); !ok || !validText(b) {
+			if b, ok = d.text(3); !ok || !word.ValidUTF8(b) {
 				return false
 			}
 		}

@@ -352,12 +352,14 @@ func (m *Module) invokeCBOR(ctx context.Context, h *method, name string, params,
 		}
 		return h.into(ctx, params, dst)
 	}
-	in := map[string]any{}
+	var in map[string]any
 	if len(params) > 0 {
 		var err error
 		if in, err = cbor.UnmarshalMap(params); err != nil {
 			return nil, Errorf(CodeBadParams, "params are %s", cborProblem(err))
 		}
+	} else {
+		in = map[string]any{}
 	}
 	out, err := h.handler(ctx, in)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/hotmod/hotmod/sdk/internal/word"
 )
 
 // Major types and the additional-information values this package names.
@@ -319,13 +321,15 @@ func (d *Decoder) headAt(off int) (ib byte, arg uint64, next int, err error) {
 	}
 }
 
-// count counts one data item against MaxTotalItems.
-func (d *Decoder) count(off int) error {
+// counted counts one data item and reports whether the input is within
+// MaxTotalItems (tooManyItems is the error when not).
+func (d *Decoder) counted() bool {
 	d.items++
-	if d.items > d.lim.MaxTotalItems {
-		return errAt(off, "more than %d data items in the input", d.lim.MaxTotalItems)
-	}
-	return nil
+	return d.items <= d.lim.MaxTotalItems
+}
+
+func (d *Decoder) tooManyItems(off int) error {
+	return errAt(off, "more than %d data items in the input", d.lim.MaxTotalItems)
 }
 
 // checkCount checks the declared count of a definite-length array (per = 1)
@@ -432,13 +436,8 @@ func (d *Decoder) shortText(start, n int) (string, error) {
 		return "", errAt(start, "string of %d bytes but only %d bytes remain", n, len(d.data)-d.off)
 	}
 	b := d.data[d.off:end]
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			if !utf8.Valid(b) {
-				return "", utf8Error(start, b)
-			}
-			break
-		}
+	if !word.ASCIIAt(d.data, d.off, n) && !word.ValidUTF8(b) { // no loop over the bytes of short ASCII text
+		return "", utf8Error(start, b)
 	}
 	d.off = end
 	if !d.share {
@@ -500,14 +499,14 @@ func (d *Decoder) value(depth int) (any, error) {
 	if start < len(d.data) {
 		switch ib := d.data[start]; {
 		case ib < aiUint8: // 0..23
-			if err := d.count(start); err != nil {
-				return nil, err
+			if !d.counted() {
+				return nil, d.tooManyItems(start)
 			}
 			d.off++
 			return int64(ib), nil
 		case ib-majorText<<5 < aiUint8: // a text string shorter than 24 bytes
-			if err := d.count(start); err != nil {
-				return nil, err
+			if !d.counted() {
+				return nil, d.tooManyItems(start)
 			}
 			d.off++
 			return d.shortText(start, int(ib&0x1f))
@@ -517,8 +516,8 @@ func (d *Decoder) value(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.count(start); err != nil {
-		return nil, err
+	if !d.counted() {
+		return nil, d.tooManyItems(start)
 	}
 	d.off = next
 	switch ib >> 5 {
@@ -646,8 +645,8 @@ func (d *Decoder) key() (string, error) {
 	start := d.off
 	if start < len(d.data) {
 		if ib := d.data[start]; ib-majorText<<5 < aiUint8 { // shorter than 24 bytes
-			if err := d.count(start); err != nil {
-				return "", err
+			if !d.counted() {
+				return "", d.tooManyItems(start)
 			}
 			d.off++
 			return d.shortText(start, int(ib&0x1f))
@@ -660,8 +659,8 @@ func (d *Decoder) key() (string, error) {
 	if ib>>5 != majorText {
 		return "", errAt(start, "map key is %s; keys must be text strings", describe(ib, arg))
 	}
-	if err := d.count(start); err != nil {
-		return "", err
+	if !d.counted() {
+		return "", d.tooManyItems(start)
 	}
 	d.off = next
 	return d.text(start, ib, arg)
@@ -675,8 +674,8 @@ func (d *Decoder) skip(depth int) error {
 	if err != nil {
 		return err
 	}
-	if err := d.count(start); err != nil {
-		return err
+	if !d.counted() {
+		return d.tooManyItems(start)
 	}
 	d.off = next
 	switch ib >> 5 {
@@ -808,8 +807,8 @@ func (d *Decoder) next(want Kind) (start int, ib byte, arg uint64, err error) {
 		}
 		return start, 0, 0, errAt(start, "expected %s, got %s", kindArticle[want], describe(ib, arg))
 	}
-	if err := d.count(start); err != nil {
-		return start, 0, 0, err
+	if !d.counted() {
+		return start, 0, 0, d.tooManyItems(start)
 	}
 	d.off = next
 	return start, ib, arg, nil
