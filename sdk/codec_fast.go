@@ -241,7 +241,6 @@ func (d *fastDecoder) text(major byte) ([]byte, bool) {
 	return d.data[start:d.off:d.off], true
 }
 
-
 // match returns the field whose key is next in data at off, or -1 when it
 // is not in the table (not a short text string, an unknown key, an alias, a
 // long name).

@@ -73,12 +73,9 @@ func ValidUTF8(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// ASCIIAt reports whether data[off:off+n] is ASCII, for n <= 16 when data
-// holds the 8 or 16 bytes from off; false means "not known to be": check
-// with ValidUTF8.
+// ASCIIAt reports whether data[off:off+n] is ASCII, for n <= 8 when data
+// holds the 8 bytes from off, with one load; false means "not known to
+// be": check with ValidUTF8.
 func ASCIIAt(data []byte, off, n int) bool {
-	if n <= 8 {
-		return off+8 <= len(data) && LE64(data[off:])&Mask(n)&highBits == 0
-	}
-	return n <= 16 && off+16 <= len(data) && (LE64(data[off:])|LE64(data[off+8:])&Mask(n-8))&highBits == 0
+	return n <= 8 && off+8 <= len(data) && LE64(data[off:])<<(64-8*uint(n))&highBits == 0
 }
