@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -131,12 +130,6 @@ func Timeout(d time.Duration) MethodOption {
 	}
 }
 
-var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$`)
-	methodRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	versionRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
-)
-
 // New starts a module with a name (lower case letters, digits, '-', '_',
 // dot-separated namespaces such as `acme.pricing`) and a semantic version
 // ("1.4.2"). Mistakes are reported by Validate, which the host calls.
@@ -214,8 +207,6 @@ const (
 	NeedFS    = "fs"    // a directory the host chooses, as the module's root
 	NeedNet   = "net"   // the network
 )
-
-var needRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // Needs declares capabilities the module asks its host for: NeedClock,
 // NeedEnv, NeedFS, NeedNet (a host refuses names it does not know). They go

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -297,8 +296,6 @@ type sliceHeader struct {
 	data     unsafe.Pointer
 	len, cap int
 }
-
-var wireNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
 func (b *planBuilder) buildStruct(c *codec, t reflect.Type, where string) bool {
 	c.kind = cStruct
