@@ -20,7 +20,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -105,7 +104,7 @@ func wasmManifest() (packed uint64) {
 	if err := m.Validate(); err != nil {
 		return wasmError(err, 0)
 	}
-	b, err := json.Marshal(m.Manifest())
+	b, err := appendManifestJSON(nil, m.Manifest()) // json.Marshal's bytes, without encoding/json
 	if err != nil {
 		return wasmError(Errorf(CodeInternal, "encoding the manifest: %v", err), 0)
 	}
