@@ -162,3 +162,37 @@ func TestTypedCallAllocs(t *testing.T) {
 		t.Errorf("a typed call allocates %v times, want 0", allocs)
 	}
 }
+
+// TestDynamicCallAllocs: a dynamic call allocates what decoding its params
+// map takes and what the method itself allocates, nothing more (its result
+// is encoded into a reused buffer, as the wasm guest's is).
+func TestDynamicCallAllocs(t *testing.T) {
+	m := adder()
+	h := m.methods["add_dynamic"]
+	data := mustCBOR(t, map[string]any{"a": int64(1), "b": int64(2)})
+	ctx := context.Background()
+	params, err := cbor.UnmarshalMap(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := testing.AllocsPerRun(100, func() {
+		if _, err := cbor.UnmarshalMap(data); err != nil {
+			t.Fatal(err)
+		}
+	})
+	method := testing.AllocsPerRun(100, func() {
+		if _, err := addDynamic(ctx, params); err != nil {
+			t.Fatal(err)
+		}
+	})
+	buf := make([]byte, 0, 64)
+	call := testing.AllocsPerRun(100, func() {
+		out, err := m.invokeCBOR(ctx, h, "add_dynamic", data, buf[:0])
+		if err != nil || len(out) != 6 {
+			t.Fatal(out, err)
+		}
+	})
+	if call > decode+method {
+		t.Errorf("a dynamic call allocates %v times; decoding its params takes %v and the method %v", call, decode, method)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/internal/word"
 )
 
 // The wasm ABI version this SDK speaks: a host refuses another major. 1.1
@@ -55,6 +56,7 @@ var wasmState struct {
 	out     []byte    // the last reply, kept alive until the next export call
 	result  []byte    // the buffer results are encoded into, reused by the next call
 	names   []string  // method names, so a lookup by bytes does not allocate
+	words   []uint64  // the first 8 bytes of each name, as a little-endian word
 	methods []*method // the methods of names, in the same order
 }
 
@@ -123,7 +125,7 @@ func wasmCall(methodLen, paramsLen uint32) (packed uint64) {
 	if m == nil || uint64(methodLen)+uint64(paramsLen) > uint64(len(in)) {
 		return wasmBadRequest(m, methodLen, paramsLen)
 	}
-	h, name := wasmMethod(m, in[:methodLen])
+	h, name := wasmMethod(m, int(methodLen))
 	params := in[methodLen : methodLen+paramsLen]
 	defer wasmRecover(&packed, name, "")
 	if h == nil {
@@ -186,21 +188,36 @@ func wasmClose() (packed uint64) {
 	return wasmHookReply(m.Close())
 }
 
-// wasmMethod returns the method named b and its name, without allocating
-// for a method the module has. A short list compared in order is cheaper
-// than a map in wasm, where every call and every hash costs; lengths are
-// compared first (the runtime compares bytes one by one in wasm).
-func wasmMethod(m *Module, b []byte) (*method, string) {
+// wasmMethod returns the method whose name is the first n bytes of the
+// request buffer, and its name, without allocating for a method the module
+// has. A short list compared in order is cheaper than a map in wasm, where
+// every call and every hash costs; names of up to 8 bytes are compared as
+// one word (the runtime compares strings a byte at a time in wasm).
+func wasmMethod(m *Module, n int) (*method, string) {
 	if wasmState.names == nil {
 		wasmState.names = make([]string, 0, len(m.infos))
 		for _, mi := range m.infos {
+			var pad [8]byte
+			copy(pad[:], mi.Name)
 			wasmState.names = append(wasmState.names, mi.Name)
+			wasmState.words = append(wasmState.words, word.LE64(pad[:]))
 			wasmState.methods = append(wasmState.methods, m.methods[mi.Name])
 		}
 	}
-	for i, n := range wasmState.names {
-		if len(n) == len(b) && n == string(b) {
-			return wasmState.methods[i], n
+	in := wasmState.in // at least 16 bytes once the host asked for it (wasmBuffer)
+	b := in[:n]
+	if n <= 8 && len(in) >= 8 {
+		w := word.LE64(in[:8]) & word.Mask(n)
+		for i, name := range wasmState.names {
+			if len(name) == n && wasmState.words[i] == w {
+				return wasmState.methods[i], name
+			}
+		}
+		return nil, string(b)
+	}
+	for i, name := range wasmState.names {
+		if len(name) == n && name == string(b) {
+			return wasmState.methods[i], name
 		}
 	}
 	return nil, string(b)
