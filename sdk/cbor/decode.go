@@ -428,6 +428,16 @@ func (d *Decoder) text(start int, ib byte, arg uint64) (string, error) {
 	return d.str[d.off-len(b) : d.off], nil
 }
 
+// sharedASCII is shortText's commonest case, one call cheaper: ASCII text
+// of at most 8 bytes, once the input's shared copy exists.
+func (d *Decoder) sharedASCII(start, n int) (string, bool) {
+	if !d.hasStr || !word.ASCIIAt(d.data, start+1, n) { // which also checks the bytes are there
+		return "", false
+	}
+	d.off = start + 1 + n
+	return d.str[start+1 : d.off], true
+}
+
 // shortText returns the definite-length text string of n < 24 bytes whose
 // one-byte head was at start.
 func (d *Decoder) shortText(start, n int) (string, error) {
@@ -507,6 +517,9 @@ func (d *Decoder) value(depth int) (any, error) {
 		case ib-majorText<<5 < aiUint8: // a text string shorter than 24 bytes
 			if !d.counted() {
 				return nil, d.tooManyItems(start)
+			}
+			if t, ok := d.sharedASCII(start, int(ib&0x1f)); ok {
+				return t, nil
 			}
 			d.off++
 			return d.shortText(start, int(ib&0x1f))
@@ -647,6 +660,9 @@ func (d *Decoder) key() (string, error) {
 		if ib := d.data[start]; ib-majorText<<5 < aiUint8 { // shorter than 24 bytes
 			if !d.counted() {
 				return "", d.tooManyItems(start)
+			}
+			if t, ok := d.sharedASCII(start, int(ib&0x1f)); ok {
+				return t, nil
 			}
 			d.off++
 			return d.shortText(start, int(ib&0x1f))
