@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hotmod/hotmod/sdk/internal/word"
 )
@@ -215,6 +216,12 @@ type Decoder struct {
 	share  bool   // text strings are substrings of str
 	hasStr bool   // str holds string(data)
 	str    string // a copy of data, made on the first text string when share is set
+
+	// Slabs that ReadValue's strings, integers and floats are boxed in (see
+	// box): never reused after Reset, as the values they hold are out.
+	strs   []string
+	ints   []int64
+	floats []float64
 }
 
 // NewDecoder returns a Decoder that reads data within lim (zero fields of lim
@@ -241,6 +248,7 @@ func (d *Decoder) Reset(data []byte) {
 	d.share = len(data) <= sharedStringMax
 	d.hasStr = false
 	d.str = ""
+	d.strs, d.ints, d.floats = nil, nil, nil
 }
 
 // Offset returns how many bytes of the input have been read.
@@ -518,11 +526,15 @@ func (d *Decoder) value(depth int) (any, error) {
 			if !d.counted() {
 				return nil, d.tooManyItems(start)
 			}
-			if t, ok := d.sharedASCII(start, int(ib&0x1f)); ok {
-				return t, nil
+			t, ok := d.sharedASCII(start, int(ib&0x1f))
+			if !ok {
+				d.off++
+				var err error
+				if t, err = d.shortText(start, int(ib&0x1f)); err != nil {
+					return nil, err
+				}
 			}
-			d.off++
-			return d.shortText(start, int(ib&0x1f))
+			return box(&d.strs, stringType, t), nil
 		}
 	}
 	ib, arg, next, err := d.headAt(start)
@@ -538,12 +550,15 @@ func (d *Decoder) value(depth int) (any, error) {
 		if arg > math.MaxInt64 {
 			return nil, intRangeError(start, majorUint, arg)
 		}
-		return int64(arg), nil
+		if arg <= math.MaxUint8 { // boxed without allocating by the runtime
+			return int64(arg), nil
+		}
+		return box(&d.ints, int64Type, int64(arg)), nil
 	case majorNint:
 		if arg > math.MaxInt64 {
 			return nil, intRangeError(start, majorNint, arg)
 		}
-		return int64(^arg), nil
+		return box(&d.ints, int64Type, int64(^arg)), nil
 	case majorBytes:
 		b, fresh, err := d.strBody(start, ib, arg, true)
 		if err != nil {
@@ -560,7 +575,7 @@ func (d *Decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, nil
+		return box(&d.strs, stringType, s), nil
 	case majorArray:
 		if depth >= d.lim.MaxDepth {
 			return nil, d.tooDeep(start)
@@ -572,7 +587,44 @@ func (d *Decoder) value(depth int) (any, error) {
 		}
 		return d.mapValue(start, ib, arg, depth+1)
 	}
+	if ai := ib & 0x1f; ai >= aiFloat16 && ai <= aiFloat64 {
+		return box(&d.floats, float64Type, float(ib, arg)), nil
+	}
 	return simple(start, ib, arg)
+}
+
+// eface is the memory layout of an interface value without methods.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType  = typeOf("")
+	int64Type   = typeOf(int64(0))
+	float64Type = typeOf(float64(0))
+)
+
+// Slabs start small and double up to maxSlab values.
+const (
+	minSlab = 4
+	maxSlab = 64
+)
+
+// box returns v as an interface value whose data is v's copy in the slab:
+// what the runtime does when it boxes a value, with one allocation per slab
+// instead of one per value (a map decoded from a params payload holds many
+// strings and floats). A slab's values are never changed once boxed.
+func box[T any](slab *[]T, typ unsafe.Pointer, v T) any {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, min(max(2*cap(*slab), minSlab), maxSlab))
+	}
+	*slab = append(*slab, v)
+	var x any
+	e := (*eface)(unsafe.Pointer(&x))
+	e.typ, e.data = typ, unsafe.Pointer(&(*slab)[len(*slab)-1])
+	return x
 }
 
 func (d *Decoder) array(start int, ib byte, arg uint64, depth int) (any, error) {
