@@ -58,6 +58,7 @@ var wasmState struct {
 	names   []string  // method names, so a lookup by bytes does not allocate
 	words   []uint64  // the first 8 bytes of each name, as a little-endian word
 	methods []*method // the methods of names, in the same order
+	module  *Module   // Declared(), kept: an atomic load is two calls in wasm
 }
 
 // wasmMaxKeptResult is the largest result buffer kept for the next call: a
@@ -120,7 +121,11 @@ func wasmManifest() (packed uint64) {
 //
 //go:wasmexport hotmod_call
 func wasmCall(methodLen, paramsLen uint32) (packed uint64) {
-	m := Declared()
+	m := wasmState.module
+	if m == nil { // package initialisation has run: the module is there or never will be
+		m = Declared()
+		wasmState.module = m
+	}
 	in := wasmState.in
 	if m == nil || uint64(methodLen)+uint64(paramsLen) > uint64(len(in)) {
 		return wasmBadRequest(m, methodLen, paramsLen)
