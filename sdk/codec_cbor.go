@@ -18,7 +18,20 @@ import (
 
 // rawFunc returns a typed method's CBOR entry point.
 func rawFunc[In, Out any](name string, inC, outC *codec, f func(context.Context, In) (Out, error)) rawHandler {
+	into := rawIntoFunc(name, inC, outC, f)
 	return func(ctx context.Context, params []byte) ([]byte, error) {
+		return into(ctx, params, make([]byte, 0, 128))
+	}
+}
+
+// rawIntoHandler is rawHandler that appends the result to dst: a caller
+// that is done with the previous result before the next call (the wasm
+// guest) passes the same buffer every time, and a call allocates nothing
+// but what the method's params hold.
+type rawIntoHandler func(ctx context.Context, params, dst []byte) ([]byte, error)
+
+func rawIntoFunc[In, Out any](name string, inC, outC *codec, f func(context.Context, In) (Out, error)) rawIntoHandler {
+	return func(ctx context.Context, params, dst []byte) ([]byte, error) {
 		var in In
 		if err := inC.decodeCBOR(unsafe.Pointer(&in), params); err != nil {
 			return nil, err
@@ -27,7 +40,7 @@ func rawFunc[In, Out any](name string, inC, outC *codec, f func(context.Context,
 		if err != nil {
 			return nil, err
 		}
-		b, err := outC.encodeCBOR(make([]byte, 0, 128), unsafe.Pointer(&out))
+		b, err := outC.encodeCBOR(dst, unsafe.Pointer(&out))
 		if err != nil {
 			return nil, resultError(name, err)
 		}
@@ -69,6 +82,15 @@ func DecodeCBOR[T any](data []byte) (T, error) {
 // decodeCBOR fills the zero struct at p from a CBOR map; empty data is an
 // empty map.
 func (c *codec) decodeCBOR(p unsafe.Pointer, data []byte) error {
+	if c.decodeFast(p, data) {
+		return nil
+	}
+	c.zero(p) // the fast path may have filled part of it
+	return c.decodeCBORGeneral(p, data)
+}
+
+// decodeCBORGeneral is decodeCBOR without the fast path.
+func (c *codec) decodeCBORGeneral(p unsafe.Pointer, data []byte) error {
 	if len(data) == 0 {
 		return c.decodeMap(p, nil)
 	}
@@ -500,22 +522,38 @@ func (c *codec) encodeCBOR(b []byte, p unsafe.Pointer) ([]byte, error) {
 
 func (c *codec) appendStruct(b []byte, p unsafe.Pointer) ([]byte, *fieldError) {
 	n := len(c.fields)
-	for i := range c.fields {
-		f := &c.fields[i]
-		if f.c.kind == cPtr && *(*unsafe.Pointer)(unsafe.Add(p, f.offset)) == nil {
-			n--
+	if c.hasPtr {
+		for i := range c.fields {
+			f := &c.fields[i]
+			if f.c.kind == cPtr && *(*unsafe.Pointer)(unsafe.Add(p, f.offset)) == nil {
+				n--
+			}
 		}
 	}
-	b = cbor.AppendMapHeader(b, n)
+	if n < 24 {
+		b = append(b, 0xa0|byte(n))
+	} else {
+		b = cbor.AppendMapHeader(b, n)
+	}
 	for i := range c.fields {
 		f := &c.fields[i]
 		fp := unsafe.Add(p, f.offset)
 		if f.c.kind == cPtr && *(*unsafe.Pointer)(fp) == nil {
 			continue
 		}
-		b = cbor.AppendString(b, f.name) // wire names are ASCII
+		b = append(b, f.key.enc...)
 		var fe *fieldError
-		if b, fe = f.c.appendValue(b, fp); fe != nil {
+		switch f.c.kind { // the commonest kinds without a call to appendValue
+		case cInt:
+			b = cbor.AppendInt(b, loadInt(fp, f.c.size))
+		case cBool:
+			b = cbor.AppendBool(b, *(*bool)(fp))
+		case cFloat64:
+			b = cbor.AppendFloat(b, *(*float64)(fp))
+		default:
+			b, fe = f.c.appendValue(b, fp)
+		}
+		if fe != nil {
 			return nil, fe.at(f.name)
 		}
 	}

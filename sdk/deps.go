@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"sync/atomic"
 )
@@ -37,10 +36,6 @@ type Provided struct {
 	Capability string `json:"capability"`
 	Version    string `json:"version"`
 }
-
-// rangeRE is a loose check of a version range: the host parses it for real
-// (with the semver rules of Masterminds/semver) and refuses a bad one at load.
-var rangeRE = regexp.MustCompile(`^[0-9A-Za-z.*^~<>=!,| +-]+$`)
 
 // Requires declares that the module needs the module named name at a version
 // within rng (e.g. "^1.2"). The host keeps the module waiting (Validated)

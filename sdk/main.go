@@ -23,8 +23,8 @@ func Declared() *Module { return declared.Load() }
 // protocol. Run by hand, Main says what the module is and how to load it,
 // and exits with status 2.
 func Main(m *Module) {
-	if os.Getenv(processEnv) != "" {
-		os.Exit(serveProcess(m))
+	if code, served := serveProcessIfAsked(m); served {
+		os.Exit(code)
 	}
 	man := m.Manifest()
 	fmt.Fprintf(os.Stderr, "%s@%s is a hotmod module (methods:", man.Name, man.Version)

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -57,8 +56,9 @@ type Module struct {
 
 // method is one method of a module.
 type method struct {
-	handler Handler    // the map entry point: every method has one
-	raw     rawHandler // the CBOR entry point of a typed method; nil for a dynamic one
+	handler Handler        // the map entry point: every method has one
+	raw     rawHandler     // the CBOR entry point of a typed method; nil for a dynamic one
+	into    rawIntoHandler // raw, appending to a buffer; nil for a dynamic method
 }
 
 // Manifest is what a module says of itself. It comes from the artifact,
@@ -130,12 +130,6 @@ func Timeout(d time.Duration) MethodOption {
 	}
 }
 
-var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$`)
-	methodRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	versionRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
-)
-
 // New starts a module with a name (lower case letters, digits, '-', '_',
 // dot-separated namespaces such as `acme.pricing`) and a semantic version
 // ("1.4.2"). Mistakes are reported by Validate, which the host calls.
@@ -155,12 +149,12 @@ func New(name, version string) *Module {
 // it and checks it itself (see Int, Float and String). Its schema in the
 // manifest is the open DynamicSchema. For a method with declared params and
 // result types, see Method and Func. It returns m so calls chain.
-func (m *Module) Handle(method string, h Handler, opts ...MethodOption) *Module {
+func (m *Module) Handle(name string, h Handler, opts ...MethodOption) *Module {
 	if h == nil {
-		m.problems = append(m.problems, fmt.Sprintf("method %q has a nil handler", method))
+		m.problems = append(m.problems, fmt.Sprintf("method %q has a nil handler", name))
 		return m
 	}
-	return m.add(method, h, nil, DynamicSchema(), DynamicSchema(), opts)
+	return m.add(name, &method{handler: h}, DynamicSchema(), DynamicSchema(), opts)
 }
 
 // Method adds a typed method made by Func:
@@ -178,10 +172,10 @@ func (m *Module) Method(d MethodDef) *Module {
 		m.problems = append(m.problems, fmt.Sprintf("method %q: an empty MethodDef: make one with sdk.Func", d.name))
 		return m
 	}
-	return m.add(d.name, d.handler, d.raw, d.params, d.result, d.opts)
+	return m.add(d.name, &method{handler: d.handler, raw: d.raw, into: d.into}, d.params, d.result, d.opts)
 }
 
-func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Schema, opts []MethodOption) *Module {
+func (m *Module) add(name string, h *method, params, result *Schema, opts []MethodOption) *Module {
 	switch {
 	case !methodRE.MatchString(name):
 		m.problems = append(m.problems, fmt.Sprintf("method name %q: use letters, digits, '_', '.' and '-'", name))
@@ -196,7 +190,7 @@ func (m *Module) add(name string, h Handler, raw rawHandler, params, result *Sch
 		info.Name = name
 		info.Params, info.Result = params.Clone(), result.Clone()
 		info.Fingerprint = methodFingerprint(info.Params, info.Result)
-		m.methods[name] = &method{handler: h, raw: raw}
+		m.methods[name] = h
 		m.infos = append(m.infos, info)
 	}
 	return m
@@ -213,8 +207,6 @@ const (
 	NeedFS    = "fs"    // a directory the host chooses, as the module's root
 	NeedNet   = "net"   // the network
 )
-
-var needRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // Needs declares capabilities the module asks its host for: NeedClock,
 // NeedEnv, NeedFS, NeedNet (a host refuses names it does not know). They go
@@ -338,27 +330,43 @@ func (m *Module) InvokeCBOR(ctx context.Context, method string, params []byte) (
 	if h == nil {
 		return nil, m.unknownMethod(method)
 	}
+	return m.invokeCBOR(ctx, h, method, params, nil)
+}
+
+// invokeCBOR is InvokeCBOR once the method is found. The result is
+// appended to dst; a nil dst makes a new buffer.
+func (m *Module) invokeCBOR(ctx context.Context, h *method, name string, params, dst []byte) ([]byte, error) {
 	ctx = m.callContext(ctx)
 	if h.raw != nil {
-		return h.raw(ctx, params)
+		if dst == nil {
+			return h.raw(ctx, params)
+		}
+		return h.into(ctx, params, dst)
 	}
-	in := map[string]any{}
+	var in map[string]any
 	if len(params) > 0 {
 		var err error
 		if in, err = cbor.UnmarshalMap(params); err != nil {
 			return nil, Errorf(CodeBadParams, "params are %s", cborProblem(err))
 		}
+	} else {
+		in = map[string]any{}
 	}
 	out, err := h.handler(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	b, err := cbor.Marshal(out)
+	var b []byte
+	if dst == nil {
+		b, err = cbor.Marshal(out)
+	} else {
+		b, err = cbor.Append(dst, out)
+	}
 	if err != nil {
 		if cerr := CheckParams(out); cerr != nil {
 			err = cerr // the words Invoke uses: the same error on every transport
 		}
-		return nil, resultError(method, err)
+		return nil, resultError(name, err)
 	}
 	return b, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +65,9 @@ type codec struct {
 
 	makeSlice func(n int) unsafe.Pointer // slices: a zeroed backing array of n elements
 	mapRep    mapRep                     // maps
+
+	fast   *fastPlan // structs of at most maxFastFields fields: see codec_fast.go
+	hasPtr bool      // structs: a pointer field, which is left out when nil
 }
 
 type fieldCodec struct {
@@ -74,7 +76,8 @@ type fieldCodec struct {
 	offset   uintptr
 	c        *codec
 	required bool
-	def      any // value-model default, nil for the zero value
+	def      any     // value-model default, nil for the zero value
+	key      fastKey // the wire name as CBOR
 }
 
 // nameRef points from an accepted name to its field. rank orders a field's
@@ -294,8 +297,6 @@ type sliceHeader struct {
 	len, cap int
 }
 
-var wireNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
-
 func (b *planBuilder) buildStruct(c *codec, t reflect.Type, where string) bool {
 	c.kind = cStruct
 	schema := &Schema{Type: TypeObject}
@@ -408,6 +409,7 @@ func (b *planBuilder) buildStruct(c *codec, t reflect.Type, where string) bool {
 		}
 	}
 	c.schema = schema
+	c.prepareFast()
 	return true
 }
 

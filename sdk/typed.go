@@ -17,6 +17,7 @@ type MethodDef struct {
 	params, result *Schema
 	handler        Handler
 	raw            rawHandler
+	into           rawIntoHandler
 }
 
 // rawHandler is a typed method's CBOR entry point: params in, result out,
@@ -110,7 +111,12 @@ type rawHandler func(ctx context.Context, params []byte) ([]byte, error)
 // The native transport calls the method with a params map (Module.Invoke);
 // the byte transports call Module.InvokeCBOR, which decodes CBOR straight
 // into In and encodes Out straight to CBOR by the same plans, with the same
-// rules and the same errors.
+// rules and the same errors. For structs without map or any fields, the
+// plan is also compiled into a one-pass decoder (keys found through a hash
+// table of their encoded bytes, fields seen kept in a bit mask) that handles
+// params of the usual shape and leaves anything else, errors included, to
+// the general decoder; a wasm guest encodes results into one buffer reused
+// across calls, so a typed call there allocates only what its params hold.
 func Func[In, Out any](name string, f func(ctx context.Context, in In) (Out, error), opts ...MethodOption) MethodDef {
 	d := MethodDef{name: name, opts: opts}
 	inC, err := planFor(reflect.TypeFor[In]())
@@ -144,6 +150,7 @@ func Func[In, Out any](name string, f func(ctx context.Context, in In) (Out, err
 		return res, nil
 	}
 	d.raw = rawFunc(name, inC, outC, f)
+	d.into = rawIntoFunc(name, inC, outC, f)
 	return d
 }
 

@@ -20,7 +20,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -30,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/internal/word"
 )
 
 // The wasm ABI version this SDK speaks: a host refuses another major. 1.1
@@ -52,10 +52,18 @@ const (
 // into one instance never overlap (the host pools instances), so it needs
 // no lock.
 var wasmState struct {
-	in    []byte   // the request buffer the host writes into
-	out   []byte   // the last reply, kept alive until the next export call
-	names []string // method names, so a lookup by bytes does not allocate
+	in      []byte    // the request buffer the host writes into
+	out     []byte    // the last reply, kept alive until the next export call
+	result  []byte    // the buffer results are encoded into, reused by the next call
+	names   []string  // method names, so a lookup by bytes does not allocate
+	words   []uint64  // the first 8 bytes of each name, as a little-endian word
+	methods []*method // the methods of names, in the same order
+	module  *Module   // Declared(), kept: an atomic load is two calls in wasm
 }
+
+// wasmMaxKeptResult is the largest result buffer kept for the next call: a
+// bigger one (after a large result) is left to the collector.
+const wasmMaxKeptResult = 64 << 10
 
 //go:wasmexport hotmod_abi
 func wasmABI() uint32 { return wasmABIMajor<<16 | wasmABIMinor }
@@ -99,7 +107,7 @@ func wasmManifest() (packed uint64) {
 	if err := m.Validate(); err != nil {
 		return wasmError(err, 0)
 	}
-	b, err := json.Marshal(m.Manifest())
+	b, err := appendManifestJSON(nil, m.Manifest()) // json.Marshal's bytes, without encoding/json
 	if err != nil {
 		return wasmError(Errorf(CodeInternal, "encoding the manifest: %v", err), 0)
 	}
@@ -113,17 +121,29 @@ func wasmManifest() (packed uint64) {
 //
 //go:wasmexport hotmod_call
 func wasmCall(methodLen, paramsLen uint32) (packed uint64) {
-	m := Declared()
+	m := wasmState.module
+	if m == nil { // package initialisation has run: the module is there or never will be
+		m = Declared()
+		wasmState.module = m
+	}
 	in := wasmState.in
 	if m == nil || uint64(methodLen)+uint64(paramsLen) > uint64(len(in)) {
 		return wasmBadRequest(m, methodLen, paramsLen)
 	}
-	name := wasmMethodName(m, in[:methodLen])
+	h, name := wasmMethod(m, int(methodLen))
 	params := in[methodLen : methodLen+paramsLen]
 	defer wasmRecover(&packed, name, "")
-	out, err := m.InvokeCBOR(context.Background(), name, params)
+	if h == nil {
+		return wasmError(m.unknownMethod(name), 0)
+	}
+	out, err := m.invokeCBOR(context.Background(), h, name, params, wasmState.result[:0])
 	if err != nil {
 		return wasmError(err, 0)
+	}
+	if cap(out) <= wasmMaxKeptResult {
+		wasmState.result = out[:0]
+	} else {
+		wasmState.result = nil
 	}
 	return wasmReply(out, 0)
 }
@@ -173,22 +193,39 @@ func wasmClose() (packed uint64) {
 	return wasmHookReply(m.Close())
 }
 
-// wasmMethodName returns the method's name as a string without allocating
-// for a method the module has. A short list compared in order is cheaper
-// than a map in wasm, where every call and every hash costs.
-func wasmMethodName(m *Module, b []byte) string {
+// wasmMethod returns the method whose name is the first n bytes of the
+// request buffer, and its name, without allocating for a method the module
+// has. A short list compared in order is cheaper than a map in wasm, where
+// every call and every hash costs; names of up to 8 bytes are compared as
+// one word (the runtime compares strings a byte at a time in wasm).
+func wasmMethod(m *Module, n int) (*method, string) {
 	if wasmState.names == nil {
 		wasmState.names = make([]string, 0, len(m.infos))
 		for _, mi := range m.infos {
+			var pad [8]byte
+			copy(pad[:], mi.Name)
 			wasmState.names = append(wasmState.names, mi.Name)
+			wasmState.words = append(wasmState.words, word.LE64(pad[:]))
+			wasmState.methods = append(wasmState.methods, m.methods[mi.Name])
 		}
 	}
-	for _, n := range wasmState.names {
-		if len(n) == len(b) && n == string(b) {
-			return n
+	in := wasmState.in // at least 16 bytes once the host asked for it (wasmBuffer)
+	b := in[:n]
+	if n <= 8 && len(in) >= 8 {
+		w := word.LE64(in[:8]) & word.Mask(n)
+		for i, name := range wasmState.names {
+			if len(name) == n && wasmState.words[i] == w {
+				return wasmState.methods[i], name
+			}
+		}
+		return nil, string(b)
+	}
+	for i, name := range wasmState.names {
+		if len(name) == n && name == string(b) {
+			return wasmState.methods[i], name
 		}
 	}
-	return string(b)
+	return nil, string(b)
 }
 
 // wasmReply keeps b alive until the next export call and packs its address,

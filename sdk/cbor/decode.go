@@ -5,6 +5,9 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/hotmod/hotmod/sdk/internal/word"
 )
 
 // Major types and the additional-information values this package names.
@@ -213,6 +216,12 @@ type Decoder struct {
 	share  bool   // text strings are substrings of str
 	hasStr bool   // str holds string(data)
 	str    string // a copy of data, made on the first text string when share is set
+
+	// Slabs that ReadValue's strings, integers and floats are boxed in (see
+	// box): never reused after Reset, as the values they hold are out.
+	strs   []string
+	ints   []int64
+	floats []float64
 }
 
 // NewDecoder returns a Decoder that reads data within lim (zero fields of lim
@@ -239,6 +248,7 @@ func (d *Decoder) Reset(data []byte) {
 	d.share = len(data) <= sharedStringMax
 	d.hasStr = false
 	d.str = ""
+	d.strs, d.ints, d.floats = nil, nil, nil
 }
 
 // Offset returns how many bytes of the input have been read.
@@ -319,13 +329,15 @@ func (d *Decoder) headAt(off int) (ib byte, arg uint64, next int, err error) {
 	}
 }
 
-// count counts one data item against MaxTotalItems.
-func (d *Decoder) count(off int) error {
+// counted counts one data item and reports whether the input is within
+// MaxTotalItems (tooManyItems is the error when not).
+func (d *Decoder) counted() bool {
 	d.items++
-	if d.items > d.lim.MaxTotalItems {
-		return errAt(off, "more than %d data items in the input", d.lim.MaxTotalItems)
-	}
-	return nil
+	return d.items <= d.lim.MaxTotalItems
+}
+
+func (d *Decoder) tooManyItems(off int) error {
+	return errAt(off, "more than %d data items in the input", d.lim.MaxTotalItems)
 }
 
 // checkCount checks the declared count of a definite-length array (per = 1)
@@ -424,6 +436,16 @@ func (d *Decoder) text(start int, ib byte, arg uint64) (string, error) {
 	return d.str[d.off-len(b) : d.off], nil
 }
 
+// sharedASCII is shortText's commonest case, one call cheaper: ASCII text
+// of at most 8 bytes, once the input's shared copy exists.
+func (d *Decoder) sharedASCII(start, n int) (string, bool) {
+	if !d.hasStr || !word.ASCIIAt(d.data, start+1, n) { // which also checks the bytes are there
+		return "", false
+	}
+	d.off = start + 1 + n
+	return d.str[start+1 : d.off], true
+}
+
 // shortText returns the definite-length text string of n < 24 bytes whose
 // one-byte head was at start.
 func (d *Decoder) shortText(start, n int) (string, error) {
@@ -432,13 +454,8 @@ func (d *Decoder) shortText(start, n int) (string, error) {
 		return "", errAt(start, "string of %d bytes but only %d bytes remain", n, len(d.data)-d.off)
 	}
 	b := d.data[d.off:end]
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			if !utf8.Valid(b) {
-				return "", utf8Error(start, b)
-			}
-			break
-		}
+	if !word.ASCIIAt(d.data, d.off, n) && !word.ValidUTF8(b) { // no loop over the bytes of short ASCII text
+		return "", utf8Error(start, b)
 	}
 	d.off = end
 	if !d.share {
@@ -500,25 +517,32 @@ func (d *Decoder) value(depth int) (any, error) {
 	if start < len(d.data) {
 		switch ib := d.data[start]; {
 		case ib < aiUint8: // 0..23
-			if err := d.count(start); err != nil {
-				return nil, err
+			if !d.counted() {
+				return nil, d.tooManyItems(start)
 			}
 			d.off++
 			return int64(ib), nil
 		case ib-majorText<<5 < aiUint8: // a text string shorter than 24 bytes
-			if err := d.count(start); err != nil {
-				return nil, err
+			if !d.counted() {
+				return nil, d.tooManyItems(start)
 			}
-			d.off++
-			return d.shortText(start, int(ib&0x1f))
+			t, ok := d.sharedASCII(start, int(ib&0x1f))
+			if !ok {
+				d.off++
+				var err error
+				if t, err = d.shortText(start, int(ib&0x1f)); err != nil {
+					return nil, err
+				}
+			}
+			return box(&d.strs, stringType, t), nil
 		}
 	}
 	ib, arg, next, err := d.headAt(start)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.count(start); err != nil {
-		return nil, err
+	if !d.counted() {
+		return nil, d.tooManyItems(start)
 	}
 	d.off = next
 	switch ib >> 5 {
@@ -526,12 +550,15 @@ func (d *Decoder) value(depth int) (any, error) {
 		if arg > math.MaxInt64 {
 			return nil, intRangeError(start, majorUint, arg)
 		}
-		return int64(arg), nil
+		if arg <= math.MaxUint8 { // boxed without allocating by the runtime
+			return int64(arg), nil
+		}
+		return box(&d.ints, int64Type, int64(arg)), nil
 	case majorNint:
 		if arg > math.MaxInt64 {
 			return nil, intRangeError(start, majorNint, arg)
 		}
-		return int64(^arg), nil
+		return box(&d.ints, int64Type, int64(^arg)), nil
 	case majorBytes:
 		b, fresh, err := d.strBody(start, ib, arg, true)
 		if err != nil {
@@ -548,7 +575,7 @@ func (d *Decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, nil
+		return box(&d.strs, stringType, s), nil
 	case majorArray:
 		if depth >= d.lim.MaxDepth {
 			return nil, d.tooDeep(start)
@@ -560,7 +587,44 @@ func (d *Decoder) value(depth int) (any, error) {
 		}
 		return d.mapValue(start, ib, arg, depth+1)
 	}
+	if ai := ib & 0x1f; ai >= aiFloat16 && ai <= aiFloat64 {
+		return box(&d.floats, float64Type, float(ib, arg)), nil
+	}
 	return simple(start, ib, arg)
+}
+
+// eface is the memory layout of an interface value without methods.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType  = typeOf("")
+	int64Type   = typeOf(int64(0))
+	float64Type = typeOf(float64(0))
+)
+
+// Slabs start small and double up to maxSlab values.
+const (
+	minSlab = 4
+	maxSlab = 64
+)
+
+// box returns v as an interface value whose data is v's copy in the slab:
+// what the runtime does when it boxes a value, with one allocation per slab
+// instead of one per value (a map decoded from a params payload holds many
+// strings and floats). A slab's values are never changed once boxed.
+func box[T any](slab *[]T, typ unsafe.Pointer, v T) any {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, min(max(2*cap(*slab), minSlab), maxSlab))
+	}
+	*slab = append(*slab, v)
+	var x any
+	e := (*eface)(unsafe.Pointer(&x))
+	e.typ, e.data = typ, unsafe.Pointer(&(*slab)[len(*slab)-1])
+	return x
 }
 
 func (d *Decoder) array(start int, ib byte, arg uint64, depth int) (any, error) {
@@ -646,8 +710,11 @@ func (d *Decoder) key() (string, error) {
 	start := d.off
 	if start < len(d.data) {
 		if ib := d.data[start]; ib-majorText<<5 < aiUint8 { // shorter than 24 bytes
-			if err := d.count(start); err != nil {
-				return "", err
+			if !d.counted() {
+				return "", d.tooManyItems(start)
+			}
+			if t, ok := d.sharedASCII(start, int(ib&0x1f)); ok {
+				return t, nil
 			}
 			d.off++
 			return d.shortText(start, int(ib&0x1f))
@@ -660,8 +727,8 @@ func (d *Decoder) key() (string, error) {
 	if ib>>5 != majorText {
 		return "", errAt(start, "map key is %s; keys must be text strings", describe(ib, arg))
 	}
-	if err := d.count(start); err != nil {
-		return "", err
+	if !d.counted() {
+		return "", d.tooManyItems(start)
 	}
 	d.off = next
 	return d.text(start, ib, arg)
@@ -675,8 +742,8 @@ func (d *Decoder) skip(depth int) error {
 	if err != nil {
 		return err
 	}
-	if err := d.count(start); err != nil {
-		return err
+	if !d.counted() {
+		return d.tooManyItems(start)
 	}
 	d.off = next
 	switch ib >> 5 {
@@ -808,8 +875,8 @@ func (d *Decoder) next(want Kind) (start int, ib byte, arg uint64, err error) {
 		}
 		return start, 0, 0, errAt(start, "expected %s, got %s", kindArticle[want], describe(ib, arg))
 	}
-	if err := d.count(start); err != nil {
-		return start, 0, 0, err
+	if !d.counted() {
+		return start, 0, 0, d.tooManyItems(start)
 	}
 	d.off = next
 	return start, ib, arg, nil

@@ -256,6 +256,13 @@ func AppendBool(dst []byte, b bool) []byte {
 
 // AppendInt appends an integer in its shortest form.
 func AppendInt(dst []byte, v int64) []byte {
+	if uint64(v) < aiUint8 { // 0…23: the head alone, inlined at the caller
+		return append(dst, byte(v))
+	}
+	return appendInt(dst, v)
+}
+
+func appendInt(dst []byte, v int64) []byte {
 	if v >= 0 {
 		return appendHead(dst, majorUint, uint64(v))
 	}

@@ -16,6 +16,10 @@ func float16to64(h uint16) float64 {
 	return math.Float64frombits(sign | (exp-15+1023)<<52 | mant<<42)
 }
 
+// Float16To64 widens an IEEE 754 half-precision float, as the decoder does:
+// for decoders of their own that read heads themselves.
+func Float16To64(h uint16) float64 { return float16to64(h) }
+
 // AppendFloat appends f in the shortest of half, single and double precision
 // that holds it exactly; every NaN becomes the half-precision quiet NaN
 // f9 7e00. Floats stay floats: 1.0 is f9 3c00, never the integer 1.
