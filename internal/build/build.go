@@ -110,12 +110,8 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 	if o.NoRelocate {
 		return t.goBuild(ctx, o, ".so", env, args, files, nil)
 	}
-	cache, err := relocateCache(o.RelocateCache)
-	if err != nil {
-		return "", err
-	}
 	res, err := relocate.Prepare(ctx, relocate.Options{
-		Dir: t.dir, Files: files, Env: env, Flags: flags, Cache: cache,
+		Dir: t.dir, Files: files, Env: env, Flags: flags, Cache: relocateCache(o.RelocateCache),
 		Trimpath: slices.Contains(flags, "-trimpath"),
 	})
 	if err != nil {
@@ -128,16 +124,17 @@ func Native(ctx context.Context, o Options) (path string, err error) {
 	return t.goBuild(ctx, o, ".so", append(env, "GOWORK=off"), args, res.Files, res.Explain)
 }
 
-// relocateCache returns the directory for relocated copies.
-func relocateCache(dir string) (string, error) {
+// relocateCache returns the directory for relocated copies, "" when there
+// is none (relocate.Prepare says so if it needs one).
+func relocateCache(dir string) string {
 	if dir != "" {
-		return dir, nil
+		return dir
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("build: no directory for relocated copies (%v): set XDG_CACHE_HOME or HOME, or give Options.RelocateCache", err)
+		return ""
 	}
-	return filepath.Join(cache, "hotmod", "relocate"), nil
+	return filepath.Join(cache, "hotmod", "relocate")
 }
 
 // target is where one build's artifact goes.

@@ -19,6 +19,9 @@ import (
 //
 //   - edit-subpackage: a file of a subpackage changed;
 //
+//   - new-paths (relocation only): every relocated package compiled anew, as
+//     after a change in a dependency that everything imports;
+//
 //   - cold (only with HOTMOD_BENCH_COLD=1: minutes): an empty Go build cache
 //     and an empty relocation cache, the standard library compiled too.
 //
@@ -70,6 +73,19 @@ func BenchmarkNativeBuild(b *testing.B) {
 				buildReloc(b, dir, "", cache, noRelocate, env)
 			}
 		})
+		if !noRelocate {
+			// What a new version of a dependency costs: every relocated
+			// package compiled anew (an empty relocation cache gives them all
+			// new paths), the standard library from the go build cache.
+			b.Run(name+"/new-paths", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					cache := b.TempDir()
+					b.StartTimer()
+					buildReloc(b, dir, "", cache, noRelocate, env)
+				}
+			})
+		}
 		if edit != "" {
 			b.Run(name+"/edit-subpackage", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {

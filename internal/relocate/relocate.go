@@ -68,7 +68,8 @@ type Options struct {
 	// select files, -tags and -race, are passed to `go list`).
 	Env, Flags []string
 	// Cache is the directory that keeps relocated modules and build
-	// directories; created with mode 0700 when missing.
+	// directories; created with mode 0700 when missing. Needed only when
+	// there is something to relocate.
 	Cache string
 	// Trimpath says the build uses -trimpath. Without it the compiled code
 	// records the copy's directory, so the cache directory is part of the hash
@@ -196,6 +197,9 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	}
 	if main.Module == nil {
 		return nil, fmt.Errorf("%s is not in a Go module: a native module needs a go.mod (go mod init)", o.Dir)
+	}
+	if o.Cache == "" {
+		return nil, errors.New("no directory for relocated copies: set XDG_CACHE_HOME or HOME (the user cache directory), or give one (build.Options.RelocateCache)")
 	}
 	cache, err := filepath.Abs(o.Cache)
 	if err != nil {
@@ -516,7 +520,8 @@ func buildDir(cache string, main *pkg, sdk *module, groups map[string]*group, mo
 		}
 		fmt.Fprintf(&b, "require %s %s\n", SDK, v)
 		switch r := sdk.Replace; {
-		case r != nil && r.Version == "":
+		case r != nil && r.Version == "", r == nil && sdk.Version == "" && sdk.Dir != "":
+			// A directory: replaced, or a module of the workspace.
 			fmt.Fprintf(&b, "replace %s => %s\n", SDK, sdk.Dir)
 		case r != nil:
 			fmt.Fprintf(&b, "replace %s => %s %s\n", SDK, r.Path, r.Version)

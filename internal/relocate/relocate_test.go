@@ -273,3 +273,26 @@ func TestTrim(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareWorkspace: a module that takes the sdk from a go.work gets the
+// same sdk directory in its copy, which builds outside the workspace.
+func TestPrepareWorkspace(t *testing.T) {
+	t.Parallel()
+	sdkDir, err := filepath.Abs(filepath.Join("..", "..", "sdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeModule(t, map[string]string{
+		"main.go":    "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/m/sub\"\n)\n\nfunc main() { fmt.Println(sub.Name()) }\n",
+		"sub/sub.go": "package sub\n\nimport \"github.com/hotmod/hotmod/sdk\"\n\nfunc Name() string { return sdk.New(\"m\", \"1.0.0\").Manifest().Name }\n",
+		"go.work":    "go 1.22\n\nuse (\n\t.\n\t" + sdkDir + "\n)\n",
+	})
+	env := append(os.Environ(), "CGO_ENABLED=1", "GOWORK=", "GOFLAGS=")
+	res, err := Prepare(t.Context(), Options{Dir: dir, Files: []string{"main.go"}, Env: env, Cache: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := goRun(t, res); err != nil || strings.TrimSpace(out) != "m" {
+		t.Errorf("the copy of a workspace module: %q, %v", out, err)
+	}
+}
