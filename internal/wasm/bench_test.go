@@ -47,8 +47,8 @@ var direct = sdk.New("direct", "1.0.0").
 // transport (the host encodes the map as CBOR, the guest decodes it straight
 // into a struct for the typed method or into a map for the dynamic one, and
 // back), and directly in process for comparison. "empty" calls an export
-// that does nothing: the floor. "interruptible=false" is the same with
-// wazero's WithCloseOnContextDone off.
+// that does nothing: the floor. "tier=trusted" is the same on the trusted
+// tier (wazero's WithCloseOnContextDone off).
 func BenchmarkCall(b *testing.B) {
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	raw, _ := cbor.Marshal(params)
@@ -74,13 +74,11 @@ func BenchmarkCall(b *testing.B) {
 	})
 	path := source(b, "testguest", testGuest)
 	for _, on := range []bool{true, false} {
-		restore := wasm.SetInterruptible(on)
-		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-		restore()
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 		g := load(b, l, path)
 		suffix := ""
 		if !on {
-			suffix = "/interruptible=false"
+			suffix = "/tier=trusted"
 		}
 		b.Run("wasm/empty"+suffix, func(b *testing.B) {
 			b.ReportAllocs()
@@ -139,13 +137,11 @@ func BenchmarkNestedCall(b *testing.B) {
 	ctx := context.Background()
 	callerPath, calleePath := source(b, "caller", callerGuest), source(b, "testguest", testGuest)
 	for _, on := range []bool{true, false} {
-		restore := wasm.SetInterruptible(on)
-		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-		restore()
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 		caller, callee := load(b, l, callerPath), load(b, l, calleePath)
 		suffix := ""
 		if !on {
-			suffix = "/interruptible=false"
+			suffix = "/tier=trusted"
 		}
 		b.Run("outer"+suffix, func(b *testing.B) {
 			b.ReportAllocs()
@@ -205,11 +201,9 @@ func BenchmarkWork(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int64{1_000, 1_000_000} {
 		for _, on := range []bool{true, false} {
-			restore := wasm.SetInterruptible(on)
-			l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-			restore()
+			l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 			g := load(b, l, path)
-			b.Run(fmt.Sprintf("n=%d/interruptible=%t", n, on), func(b *testing.B) {
+			b.Run(fmt.Sprintf("n=%d/trusted=%t", n, !on), func(b *testing.B) {
 				params := map[string]any{"n": n}
 				for b.Loop() {
 					if _, err := g.Invoke(ctx, "work", params); err != nil {
@@ -356,4 +350,13 @@ func usage() (heap, rss int64) {
 		}
 	}
 	return int64(ms.HeapInuse), rss
+}
+
+// tierFor is the Config.Tiers of a loader whose calls are interruptible
+// (on) or trusted.
+func tierFor(interruptible bool) []string {
+	if interruptible {
+		return nil
+	}
+	return []string{string(wasm.TierTrusted)}
 }

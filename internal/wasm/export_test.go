@@ -2,14 +2,6 @@ package wasm
 
 import "context"
 
-// SetInterruptible turns WithCloseOnContextDone on or off for Loaders made
-// afterwards, and returns the function that restores it.
-func SetInterruptible(on bool) (restore func()) {
-	old := interruptible
-	interruptible = on
-	return func() { interruptible = old }
-}
-
 // CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
 // guest: the floor of a call's cost.
 func (i *Instance) CallEmpty(ctx context.Context) error {

@@ -83,7 +83,7 @@ func startGuest(ctx context.Context, i *Instance, cfg wazero.ModuleConfig) (*gue
 		stderr: newOutput(l.logger, "stderr", slog.LevelWarn, true, i.outputLimit, i.attrs...),
 	}
 	l.callers.Store(g.name, g)
-	mod, err := l.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))
+	mod, err := i.eng.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))
 	g.flush()
 	if err != nil {
 		l.callers.Delete(g.name)

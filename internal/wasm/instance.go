@@ -28,6 +28,8 @@ import (
 // call that needs one starts a fresh guest.
 type Instance struct {
 	l        *Loader
+	eng      *engine  // the runtime of its tier
+	entries  []string // its files in the compilation cache; guarded by l.mu
 	path     string
 	sum      string
 	manifest sdk.Manifest
@@ -79,6 +81,14 @@ type About struct {
 	// SDK is the version of the hotmod SDK it was built with.
 	SDK string `json:"sdk"`
 }
+
+// Tier returns the version's isolation tier.
+func (i *Instance) Tier() Tier { return i.eng.tier }
+
+// Interruptible reports whether a call's deadline stops a running guest of
+// this version; when not, a caller that must not wait past a deadline
+// abandons the call (the registry's Deadline guard does).
+func (i *Instance) Interruptible() bool { return i.eng.tier == TierInterruptible }
 
 // Manifest returns what the module says of itself.
 func (i *Instance) Manifest() sdk.Manifest { return i.manifest }
