@@ -1,6 +1,9 @@
 package wasm
 
-import "context"
+import (
+	"context"
+	"path/filepath"
+)
 
 // CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
 // guest: the floor of a call's cost.
@@ -57,4 +60,17 @@ func (i *Instance) Imports() []string {
 		out = append(out, mod+"."+name)
 	}
 	return out
+}
+
+// CacheEntries returns the version's files in the compilation cache.
+func (i *Instance) CacheEntries() []string {
+	i.l.mu.Lock()
+	defer i.l.mu.Unlock()
+	return append([]string(nil), i.entries...)
+}
+
+// CacheEntry returns the file under dir (a Config.CacheDir) where the code
+// of data compiled for tier is, or "".
+func CacheEntry(dir string, data []byte, tier Tier) string {
+	return entryOf(filepath.Join(dir, string(tier)), data, tier == TierInterruptible)
 }
