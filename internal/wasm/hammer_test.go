@@ -41,7 +41,7 @@ func hammer(t *testing.T, tier wasm.Tier) {
 	g := struct{ Invoke guard.Handler }{invoke}
 	loop, params := "spin", map[string]any(nil)
 	if tier == wasm.TierTrusted {
-		loop, params = "work", map[string]any{"n": workFor(t, invoke, 20*time.Millisecond)}
+		loop, params = "work", map[string]any{"n": workFor(t, invoke, 100*time.Millisecond)}
 	}
 	var wg sync.WaitGroup
 	var panics, timeouts atomic.Int64
@@ -66,10 +66,11 @@ func hammer(t *testing.T, tier wasm.Tier) {
 					continue
 				case 33:
 					short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
-					_, err = g.Invoke(short, loop, params)
+					start := time.Now()
+					out, err = g.Invoke(short, loop, params)
 					cancel()
 					if !errors.Is(err, sdk.ErrTimeout) {
-						errs <- fmt.Errorf("%s: %v", loop, err)
+						errs <- fmt.Errorf("%s %v with a 5ms deadline: %v, %v after %s", loop, params, out, err, time.Since(start))
 						return
 					}
 					timeouts.Add(1)
@@ -101,7 +102,7 @@ func hammer(t *testing.T, tier wasm.Tier) {
 	}
 	started, discarded := i.Stats()
 	t.Logf("%d calls; %d panics and %d timeouts (%d abandoned); %d guests started, %d discarded", goroutines*calls, panics.Load(), timeouts.Load(), st.Abandoned.Load(), started, discarded)
-	if live := started - discarded; live < 1 || live > pool {
+	if live, _ := i.Live(); live < 1 || live > pool {
 		t.Errorf("%d guests alive, pool size %d", live, pool)
 	}
 	if discarded < panics.Load() {

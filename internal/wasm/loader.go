@@ -45,6 +45,13 @@ type Config struct {
 	// "interruptible" for every module, "pricing=trusted" for one (see
 	// Tier). Without an entry a module is TierInterruptible.
 	Tiers []string
+	// TrustedCalls bounds the calls into guests of trusted modules that run
+	// at once (nested calls aside). Go cannot pre-empt a goroutine that runs
+	// a guest compiled without termination checks: each running one holds
+	// a P (a GOMAXPROCS slot) until the guest returns, and with all of them
+	// held nothing else of the host runs, not even the timer that would
+	// abandon them. 0 means GOMAXPROCS-1, at least 1.
+	TrustedCalls int
 	// CacheLimit bounds the bytes of compiled code kept in CacheDir (both
 	// tiers, and entries of other wazero versions): at each load, the
 	// least recently loaded entries beyond it are removed, never one a
@@ -90,6 +97,9 @@ type Loader struct {
 	callers sync.Map
 	seq     atomic.Uint64
 
+	// running holds a token per call running in a trusted guest.
+	running chan struct{}
+
 	mu        sync.Mutex
 	instances map[*Instance]struct{}
 	closed    bool
@@ -125,8 +135,11 @@ func NewLoader(ctx context.Context, cfg Config) (*Loader, error) {
 	if cfg.CacheLimit == 0 {
 		cfg.CacheLimit = DefaultCacheLimit
 	}
+	if cfg.TrustedCalls <= 0 {
+		cfg.TrustedCalls = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	l := &Loader{cfg: cfg, grants: grants, tiers: tiers, logger: cfg.Logger,
-		engines: map[Tier]*engine{}, instances: map[*Instance]struct{}{}}
+		engines: map[Tier]*engine{}, instances: map[*Instance]struct{}{}, running: make(chan struct{}, cfg.TrustedCalls)}
 	l.cache = &cacheBound{root: cfg.CacheDir, limit: cfg.CacheLimit, logger: cfg.Logger}
 	use := []Tier{TierInterruptible}
 	if anyTrusted(tiers) {

@@ -54,11 +54,14 @@ func guarded(i *wasm.Instance, limit int, piled *atomic.Int64) (guard.Handler, *
 func workFor(t *testing.T, call guard.Handler, d time.Duration) int64 {
 	t.Helper()
 	const probe = 2_000_000
-	start := time.Now()
-	if _, err := call(context.Background(), "work", map[string]any{"n": int64(probe)}); err != nil {
-		t.Fatal(err)
+	took := time.Hour
+	for range 3 { // the quickest: a busy machine only makes a run slower
+		start := time.Now()
+		if _, err := call(context.Background(), "work", map[string]any{"n": int64(probe)}); err != nil {
+			t.Fatal(err)
+		}
+		took = min(took, max(time.Since(start), time.Microsecond))
 	}
-	took := max(time.Since(start), time.Microsecond)
 	return max(int64(float64(probe)*float64(d)/float64(took)), probe)
 }
 
@@ -151,10 +154,11 @@ func TestTrustedTimeoutAbandons(t *testing.T) {
 	if piled.Load() != 1 {
 		t.Errorf("the pile-up was reported %d times, want once (AbandonLimit 1)", piled.Load())
 	}
-	// The only guest is still at work: a call waits for it within its deadline.
+	// The only guest is still at work, and holds the only running slot (on
+	// 2 cores): a call waits for them within its deadline.
 	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
-	if _, err := i.Invoke(short, "count", nil); !errors.Is(err, sdk.ErrTimeout) || !strings.Contains(err.Error(), "waiting for a free instance") {
+	if _, err := i.Invoke(short, "count", nil); !errors.Is(err, sdk.ErrTimeout) || !strings.Contains(err.Error(), "while waiting for") {
 		t.Errorf("a call while the only guest works on: %v", err)
 	}
 	for end := time.Now().Add(30 * time.Second); st.Lingering.Load() > 0 && time.Now().Before(end); {
