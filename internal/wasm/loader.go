@@ -45,6 +45,9 @@ type Config struct {
 	// "interruptible" for every module, "pricing=trusted" for one (see
 	// Tier). Without an entry a module is TierInterruptible.
 	Tiers []string
+	// CompileWorkers is how many goroutines compile one artifact (wazero's
+	// compilation workers) when its code is not in the cache. 0 means 1.
+	CompileWorkers int
 	// TrustedCalls bounds the calls into guests of trusted modules that run
 	// at once (nested calls aside). Go cannot pre-empt a goroutine that runs
 	// a guest compiled without termination checks: each running one holds
@@ -184,10 +187,12 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.ctx, cancel)()
+	readStart := time.Now()
 	data, err := artifactBytes(path, data)
 	if err != nil {
 		return nil, err
 	}
+	stages.From(ctx).Since(stages.Read, readStart)
 	i, g, err := l.open(ctx, path, data)
 	if err != nil {
 		return nil, err
@@ -220,10 +225,12 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 			g.discard()
 			i.down()
 		}
+		startAt := time.Now()
 		if g, err = i.startGuest(ctx, cfg); err != nil {
 			i.closeCompiled()
 			return nil, err
 		}
+		stages.From(ctx).Since(stages.Instantiate, startAt)
 	}
 	i.idle <- g
 	for k := 1; k < i.size; k++ {
@@ -331,7 +338,7 @@ func artifactBytes(path string, data []byte) ([]byte, error) {
 
 // compile compiles data in e's runtime, or takes it from e's cache.
 func (e *engine) compile(ctx context.Context, path string, data []byte) (wazero.CompiledModule, error) {
-	c, err := e.rt.CompileModule(ctx, data)
+	c, err := e.rt.CompileModule(withWorkers(ctx, e.workers), data)
 	if err == nil {
 		return c, nil
 	}

@@ -20,6 +20,7 @@ func Precompile(ctx context.Context, cfg Config, tiers []Tier, workers int, path
 	for _, t := range tiers {
 		cfg.Tiers = append(cfg.Tiers, string(t))
 	}
+	cfg.CompileWorkers = workers
 	l, err := NewLoader(ctx, cfg)
 	if err != nil {
 		return err
@@ -36,7 +37,7 @@ func Precompile(ctx context.Context, cfg Config, tiers []Tier, workers int, path
 			if e == nil {
 				e = l.engines[TierInterruptible]
 			}
-			c, err := e.compile(withWorkers(ctx, workers), path, data)
+			c, err := e.compile(ctx, path, data)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s (%s): %w", path, t, err))
 				continue

@@ -103,6 +103,8 @@ type engine struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	dir   string // the cache's directory: <Config.CacheDir>/<tier>
+	// workers is Config.CompileWorkers.
+	workers int
 }
 
 // newEngine starts the runtime of tier t, with WASI and the host module.
@@ -116,7 +118,7 @@ func (l *Loader) newEngine(ctx context.Context, t Tier) (*engine, error) {
 		WithCloseOnContextDone(t == TierInterruptible).
 		WithMemoryLimitPages(l.cfg.MemoryLimitPages).
 		WithCompilationCache(cache)
-	e := &engine{tier: t, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, dir: dir}
+	e := &engine{tier: t, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, dir: dir, workers: l.cfg.CompileWorkers}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		e.close()
 		return nil, fmt.Errorf("wasm: WASI: %w", err)
