@@ -41,6 +41,7 @@ func hammer(t *testing.T, tier wasm.Tier) {
 	g := struct{ Invoke guard.Handler }{invoke}
 	loop, params := "spin", map[string]any(nil)
 	if tier == wasm.TierTrusted {
+		noGC(t)
 		loop, params = "work", map[string]any{"n": workFor(t, invoke, 100*time.Millisecond)}
 	}
 	var wg sync.WaitGroup

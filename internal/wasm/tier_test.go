@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,6 +49,19 @@ func guarded(i *wasm.Instance, limit int, piled *atomic.Int64) (guard.Handler, *
 			}
 		},
 	})), st
+}
+
+// noGC turns the collector off until the test ends. A collection stops
+// the world, and the world cannot stop while a trusted guest runs (Go
+// cannot pre-empt it): a collection that starts then waits for the guest
+// to return, and every goroutine with it, the Deadline guard's timer
+// included. Tests of abandoning trusted calls that run long loops turn the
+// collector off, so that they see abandonment, not that pause (see
+// RATIONALE.md, "Why do calls into trusted guests run at most
+// GOMAXPROCS−1 at once?").
+func noGC(t *testing.T) {
+	old := debug.SetGCPercent(-1)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
 }
 
 // workFor returns the n for which the guest's "work" method runs about d.
@@ -127,6 +141,7 @@ func TestTierChoice(t *testing.T) {
 // spinning under the rest of the suite.)
 func TestTrustedTimeoutAbandons(t *testing.T) {
 	i := onTier(t, wasm.TierTrusted, wasm.Config{PoolSize: 1}, source(t, "testguest", testGuest))
+	noGC(t)
 	var piled atomic.Int64
 	call, st := guarded(i, 1, &piled)
 	n := workFor(t, call, 800*time.Millisecond)
