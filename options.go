@@ -197,7 +197,10 @@ func WithWasmGrants(grants ...string) Option {
 // its deadline is abandoned as a native one is (the caller gets timeout,
 // the guest runs on until it returns), and a version whose abandoned calls
 // pile up to Guards.AbandonLimit is quarantined; without guards the caller
-// waits for the guest. Give it only to modules trusted to end their calls.
+// waits for the guest. While a trusted guest runs, the host's garbage
+// collections wait for it (Go cannot stop it), so a guest that never
+// returns freezes the host. Give it only to modules trusted to end their
+// calls quickly.
 func WithWasmTier(tiers ...string) Option {
 	return optionFunc(func(c *config) { c.wasmTiers = append(c.wasmTiers, tiers...) })
 }

@@ -18,7 +18,7 @@ type wasmFlags struct {
 
 func addWasmFlags(fl *pflag.FlagSet) *wasmFlags {
 	f := &wasmFlags{}
-	fl.StringArrayVar(&f.tiers, "wasm-tier", nil, "isolation tier of WebAssembly modules: interruptible (the default: a deadline stops a running guest) or trusted (no termination checks, faster; a call past its deadline is abandoned and runs on, and a version with 5 such calls running is quarantined), for all (trusted) or one module (pricing=trusted); repeatable")
+	fl.StringArrayVar(&f.tiers, "wasm-tier", nil, "isolation tier of WebAssembly modules: interruptible (the default: a deadline stops a running guest) or trusted (no termination checks, faster; a call past its deadline is abandoned and runs on, a version with 5 such calls running is quarantined, and a guest that never returns freezes the host at its next garbage collection: for code trusted to end its calls), for all (trusted) or one module (pricing=trusted); repeatable")
 	fl.StringVar(&f.cacheLimit, "wasm-cache-limit", "1GiB", "bytes of compiled WebAssembly code kept in the cache directory; the least recently loaded entries beyond it are removed (bytes, or a number with KiB, MiB or GiB)")
 	return f
 }
@@ -44,7 +44,7 @@ func (f *wasmFlags) options(logger *slog.Logger) ([]hotmod.Option, error) {
 		}
 	}
 	if len(trusted) > 0 {
-		logger.Warn("WebAssembly modules on the trusted tier: a deadline does not stop their guests; a call past it is abandoned and runs on, holding a core, until the guest returns",
+		logger.Warn("WebAssembly modules on the trusted tier: a deadline does not stop their guests; a call past it is abandoned and runs on, holding a core (and the host's garbage collections) until the guest returns",
 			"wasm_tier", strings.Join(trusted, ", "))
 	}
 	return append(opts, hotmod.WithWasmTier(f.tiers...)), nil

@@ -29,7 +29,9 @@ const (
 	// caller gets timeout, the guest runs on, holding its pool slot and a
 	// core, until it returns), and a version whose abandoned calls pile up
 	// is quarantined. A guest in an endless loop runs until the process
-	// ends. For code the operator trusts to end its calls.
+	// ends, and the host's next garbage collection, which must stop every
+	// goroutine, waits for it forever. For code the operator trusts to end
+	// its calls.
 	TierTrusted Tier = "trusted"
 )
 
