@@ -31,6 +31,7 @@ type inspection struct {
 	Loadable  bool          `json:"loadable"`
 	Problems  []string      `json:"problems,omitempty"` // why not, when not
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"` // known only when loadable
+	Tier      string        `json:"tier,omitempty"`     // wasm: the isolation tier serve would give it (with the same --wasm-tier)
 	Build     *buildReport  `json:"build,omitempty"`
 	Host      string        `json:"host"` // this hotmod's Go version
 }
@@ -86,6 +87,7 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringArray("allow-command", nil, "as for serve: a program launch files may start besides those in their own directory; repeatable")
+	cmd.Flags().StringArray("wasm-tier", nil, "as for serve: the isolation tier of WebAssembly modules (trusted, or pricing=trusted), to see the tier one would get; repeatable")
 	return cmd
 }
 
@@ -177,14 +179,18 @@ func inspectProcess(cmd *cobra.Command, in *inspection) (*inspection, error) {
 func inspectWasm(cmd *cobra.Command, in *inspection) (*inspection, error) {
 	in.Transport = "wasm"
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	got, err := wasm.Inspect(cmd.Context(), in.File, wasm.Config{CacheDir: wasm.DefaultCacheDir(), Logger: logger})
+	tiers, _ := cmd.Flags().GetStringArray("wasm-tier")
+	if err := wasm.CheckTiers(tiers); err != nil {
+		return nil, usagef("--wasm-tier: %v", err)
+	}
+	got, err := wasm.Inspect(cmd.Context(), in.File, wasm.Config{CacheDir: wasm.DefaultCacheDir(), Logger: logger, Tiers: tiers})
 	if err != nil {
 		in.Problems = []string{sdk.AsError(err).Message}
 		return in, nil
 	}
 	in.Build = &buildReport{GoVersion: got.About.Go, Settings: map[string]string{"abi": got.About.ABI, "sdk": got.About.SDK}, Deps: []depReport{}}
 	m := got.Manifest
-	in.Manifest = &m
+	in.Manifest, in.Tier = &m, string(got.Tier)
 	if got.Refused != "" {
 		in.Problems = []string{got.Refused}
 		return in, nil
@@ -206,6 +212,9 @@ func writeInspection(w io.Writer, in *inspection) {
 	fmt.Fprintf(tw, "size\t%d bytes, sha256 %s\n", in.Size, in.Sum)
 	if m := in.Manifest; m != nil {
 		fmt.Fprintf(tw, "module\t%s@%s (sdk %s, transport %s)\n", m.Name, m.Version, m.SDK, in.Transport)
+		if in.Tier != "" {
+			fmt.Fprintf(tw, "tier\t%s\n", in.Tier)
+		}
 		for i, meth := range m.Methods {
 			label := ""
 			if i == 0 {
