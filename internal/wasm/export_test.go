@@ -5,6 +5,18 @@ import (
 	"path/filepath"
 )
 
+// SetInterruptible puts the modules of Loaders made afterwards whose
+// Config names no tier on the interruptible tier (on) or the trusted one,
+// and returns the function that restores the default.
+func SetInterruptible(on bool) (restore func()) {
+	old := benchTiers
+	benchTiers = nil
+	if !on {
+		benchTiers = []string{string(TierTrusted)}
+	}
+	return func() { benchTiers = old }
+}
+
 // CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
 // guest: the floor of a call's cost.
 func (i *Instance) CallEmpty(ctx context.Context) error {

@@ -130,6 +130,9 @@ func NewLoader(ctx context.Context, cfg Config) (*Loader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.Tiers) == 0 {
+		cfg.Tiers = benchTiers
+	}
 	tiers, err := parseTiers(cfg.Tiers)
 	if err != nil {
 		return nil, err
