@@ -17,6 +17,15 @@ func SetInterruptible(on bool) (restore func()) {
 	return func() { benchTiers = old }
 }
 
+// TierOf is the tier the rules give module.
+func TierOf(rules []string, module string) Tier {
+	parsed, err := parseTiers(rules)
+	if err != nil {
+		panic(err)
+	}
+	return tierOf(parsed, module)
+}
+
 // CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
 // guest: the floor of a call's cost.
 func (i *Instance) CallEmpty(ctx context.Context) error {

@@ -97,13 +97,8 @@ func TestTierRules(t *testing.T) {
 	if err := wasm.CheckTiers([]string{"trusted", "pricing=interruptible", "a.b-c_d=trusted"}); err != nil {
 		t.Error(err)
 	}
-}
-
-// A module gets its own entry's tier, else the general one, else
-// interruptible; the tier decides how its code was compiled.
-func TestTierChoice(t *testing.T) {
-	path := source(t, "testguest", testGuest)
-	precompile(t, path, wasm.TierTrusted)
+	// A module gets its own entry's tier, else the general one (the last),
+	// else interruptible.
 	for _, c := range []struct {
 		tiers []string
 		want  wasm.Tier
@@ -113,7 +108,26 @@ func TestTierChoice(t *testing.T) {
 		{[]string{"testguest=trusted"}, wasm.TierTrusted},
 		{[]string{"other=trusted"}, wasm.TierInterruptible},
 		{[]string{"testguest=interruptible", "trusted"}, wasm.TierInterruptible},
+		{[]string{"trusted", "testguest=interruptible", "testguest=trusted"}, wasm.TierTrusted},
 		{[]string{"trusted", "interruptible"}, wasm.TierInterruptible},
+	} {
+		if got := wasm.TierOf(c.tiers, "testguest"); got != c.want {
+			t.Errorf("tiers %q: testguest gets %s, want %s", c.tiers, got, c.want)
+		}
+	}
+}
+
+// A loaded module is on the tier the rules give it, and serves from there;
+// Inspect says which tier a host would give it.
+func TestTierChoice(t *testing.T) {
+	path := source(t, "testguest", testGuest)
+	precompile(t, path, wasm.TierTrusted)
+	for _, c := range []struct {
+		tiers []string
+		want  wasm.Tier
+	}{
+		{[]string{"other=trusted"}, wasm.TierInterruptible},
+		{[]string{"testguest=trusted"}, wasm.TierTrusted},
 	} {
 		l, _ := newLoader(t, wasm.Config{PoolSize: 1, Tiers: c.tiers})
 		i := load(t, l, path)
@@ -190,12 +204,13 @@ func TestTrustedTimeoutAbandons(t *testing.T) {
 	}
 }
 
-// The failures a guest can have end the same way on both tiers: a panic,
-// an exit and running out of memory discard the guest and the next call
-// gets a fresh one.
-func TestFailuresOnBothTiers(t *testing.T) {
+// The failures a guest can have end the same way on the trusted tier as on
+// the interruptible one (where TestPanic, TestExit, TestMemoryLimit and
+// TestValueModel test them one by one): a panic, an exit and running out
+// of memory discard the guest and the next call gets a fresh one.
+func TestFailuresOnTrustedTier(t *testing.T) {
 	path := source(t, "testguest", testGuest)
-	for _, tier := range tiers {
+	for _, tier := range []wasm.Tier{wasm.TierTrusted} {
 		t.Run(string(tier), func(t *testing.T) {
 			const pages = 512 // 32 MiB
 			i := onTier(t, tier, wasm.Config{PoolSize: 1, MemoryLimitPages: pages}, path)
