@@ -8,6 +8,7 @@ import (
 	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/internal/guard"
 	"github.com/hotmod/hotmod/internal/stages"
+	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 )
 
@@ -132,10 +133,11 @@ func observing(obs []Observer) guard.Interceptor {
 // Runtime is what a transport shows of the resources a version holds:
 // the processes of a process module, the guests of a WebAssembly module.
 type Runtime struct {
-	Processes        int   `json:"processes,omitempty"`          // process: children serving now
-	Restarts         int64 `json:"restarts,omitempty"`           // process: children restarted after dying
-	Guests           int   `json:"guests,omitempty"`             // wasm: guest instances (idle, busy or starting)
-	GuestMemoryBytes int64 `json:"guest_memory_bytes,omitempty"` // wasm: their linear memory
+	Processes        int    `json:"processes,omitempty"`          // process: children serving now
+	Restarts         int64  `json:"restarts,omitempty"`           // process: children restarted after dying
+	Guests           int    `json:"guests,omitempty"`             // wasm: guest instances (idle, busy or starting)
+	GuestMemoryBytes int64  `json:"guest_memory_bytes,omitempty"` // wasm: their linear memory
+	Tier             string `json:"tier,omitempty"`               // wasm: "interruptible" or "trusted"
 }
 
 // runtimeOf asks inst for its Runtime, or returns nil when its transport
@@ -147,11 +149,21 @@ func runtimeOf(inst instance) *Runtime {
 		Restarts() int64
 	}:
 		return &Runtime{Processes: len(i.PIDs()), Restarts: i.Restarts()}
-	case interface{ Live() (int, int64) }:
+	case interface {
+		Live() (int, int64)
+		Tier() wasm.Tier
+	}:
 		n, mem := i.Live()
-		return &Runtime{Guests: n, GuestMemoryBytes: mem}
+		return &Runtime{Guests: n, GuestMemoryBytes: mem, Tier: string(i.Tier())}
 	}
 	return nil
+}
+
+// uninterruptible reports whether inst's calls cannot be stopped although
+// its transport would stop them (a wasm version on the trusted tier).
+func uninterruptible(inst instance) bool {
+	i, ok := inst.(interface{ Interruptible() bool })
+	return ok && !i.Interruptible()
 }
 
 // eventJSON is how an Event is written in JSON.

@@ -29,6 +29,8 @@ type config struct {
 	wasmPool        int
 	wasmMemoryPages uint32
 	wasmGrants      []string
+	wasmTiers       []string
+	wasmCacheLimit  int64
 
 	guards    *Guards
 	callDepth int
@@ -186,6 +188,31 @@ func WithWasmGrants(grants ...string) Option {
 	return optionFunc(func(c *config) { c.wasmGrants = append(c.wasmGrants, grants...) })
 }
 
+// WithWasmTier chooses the isolation tier of WebAssembly modules: "TIER"
+// for every module, "MODULE=TIER" for one (a module's own entry wins).
+// "interruptible", the default, stops a running guest at its call's
+// deadline, at the price of a check at every loop the guest runs.
+// "trusted" compiles without those checks (calls run up to several times
+// faster) but nothing stops a running guest: with WithGuards, a call past
+// its deadline is abandoned as a native one is (the caller gets timeout,
+// the guest runs on until it returns), and a version whose abandoned calls
+// pile up to Guards.AbandonLimit is quarantined; without guards the caller
+// waits for the guest. While a trusted guest runs, the host's garbage
+// collections wait for it (Go cannot stop it), so a guest that never
+// returns freezes the host. Give it only to modules trusted to end their
+// calls quickly.
+func WithWasmTier(tiers ...string) Option {
+	return optionFunc(func(c *config) { c.wasmTiers = append(c.wasmTiers, tiers...) })
+}
+
+// WithWasmCacheLimit bounds the bytes of compiled WebAssembly code kept in
+// the cache directory (default 1 GiB; negative: no limit). At each load
+// the least recently loaded entries beyond it are removed, never one a
+// loaded version uses.
+func WithWasmCacheLimit(bytes int64) Option {
+	return optionFunc(func(c *config) { c.wasmCacheLimit = bytes })
+}
+
 // WithWasmPoolSize sets how many guest instances may serve one version of a
 // WebAssembly module at once (default GOMAXPROCS; they start on demand).
 func WithWasmPoolSize(n int) Option {
@@ -212,8 +239,9 @@ type Guards struct {
 	// at a minute.
 	ModuleTimeouts map[string]time.Duration
 	MethodTimeouts map[string]map[string]time.Duration
-	// AbandonLimit is how many timed-out native calls of one version may
-	// still be running before the version is quarantined (Failed) (default 5).
+	// AbandonLimit is how many timed-out native calls (or calls of a
+	// trusted-tier wasm version) of one version may still be running
+	// before the version is quarantined (Failed) (default 5).
 	AbandonLimit int
 	// Concurrency is how many calls one module may run at once; more fail
 	// with overloaded at once (default 64; negative: no limit).

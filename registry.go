@@ -277,6 +277,8 @@ func (r *Registry) open(ctx context.Context, t Transport, path string, data []by
 				PoolSize:         r.cfg.wasmPool,
 				MemoryLimitPages: r.cfg.wasmMemoryPages,
 				Grants:           r.cfg.wasmGrants,
+				Tiers:            r.cfg.wasmTiers,
+				CacheLimit:       r.cfg.wasmCacheLimit,
 				Logger:           r.cfg.logger,
 			})
 		})
@@ -348,7 +350,8 @@ func (r *Registry) admit(ctx context.Context, inst instance, t Transport, artifa
 		return r.refuse(v, err)
 	}
 	if r.guards != nil || r.observe != nil {
-		info := guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t), Manifest: v.manifest}
+		info := guard.Info{Module: v.name, Version: v.manifest.Version, Transport: string(t), Manifest: v.manifest,
+			Uninterruptible: uninterruptible(inst)}
 		if r.guards != nil {
 			v.stats = new(guard.Stats)
 			info.Stats = v.stats

@@ -156,11 +156,13 @@ func readContract(cmd *cobra.Command, file string) (sdk.Manifest, error) {
 func artifactConfig(cmd *cobra.Command) artifact.Config {
 	allowed, _ := cmd.Flags().GetStringArray("allow-command")
 	grants, _ := cmd.Flags().GetStringArray("wasm-grant") // nil where the command has no such flag
+	tiers, _ := cmd.Flags().GetStringArray("wasm-tier")
 	return artifact.Config{
 		Logger:        slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		AllowCommands: allowed,
 		WasmCacheDir:  wasm.DefaultCacheDir(),
 		WasmGrants:    grants,
+		WasmTiers:     tiers,
 	}
 }
 

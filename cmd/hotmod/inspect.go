@@ -30,6 +30,7 @@ type inspection struct {
 	Loadable  bool          `json:"loadable"`
 	Problems  []string      `json:"problems,omitempty"` // why not, when not
 	Manifest  *sdk.Manifest `json:"manifest,omitempty"` // known only when loadable
+	Tier      string        `json:"tier,omitempty"`     // wasm: the isolation tier serve would give it (with the same --wasm-tier)
 	Build     *buildReport  `json:"build,omitempty"`
 	Host      string        `json:"host"` // this hotmod's Go version
 }
@@ -66,6 +67,11 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 					return usagef("--wasm-grant: %v", err)
 				}
 			}
+			if tiers, _ := cmd.Flags().GetStringArray("wasm-tier"); len(tiers) > 0 {
+				if err := wasm.CheckTiers(tiers); err != nil {
+					return usagef("--wasm-tier: %v", err)
+				}
+			}
 			in, err := inspect(cmd, a[0])
 			if err != nil {
 				return err
@@ -92,6 +98,7 @@ Exit status 0 when this hotmod can load it, 1 (with the reasons) when not.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	addAllowCommandFlag(cmd)
 	cmd.Flags().StringArray("wasm-grant", nil, "as for serve: a capability granted to wasm modules (env=NAME, fs=DIR, fs-ro=DIR, -clock), optionally for one module (pricing:fs-ro=/srv); decides whether a module asking for it is loadable; repeatable")
+	cmd.Flags().StringArray("wasm-tier", nil, "as for serve: the isolation tier of WebAssembly modules (trusted, or pricing=trusted), to see the tier one would get; repeatable")
 	return cmd
 }
 
@@ -147,7 +154,7 @@ func inspect(cmd *cobra.Command, file string) (*inspection, error) {
 	if a := got.Wasm; a != nil {
 		in.Build = &buildReport{GoVersion: a.Go, Settings: map[string]string{"abi": a.ABI, "sdk": a.SDK}, Deps: []depReport{}}
 	}
-	in.Manifest = &got.Manifest
+	in.Manifest, in.Tier = &got.Manifest, got.Tier
 	if got.Refused != "" {
 		in.Problems = []string{got.Refused}
 		return in, nil
@@ -169,6 +176,9 @@ func writeInspection(w io.Writer, in *inspection) {
 	fmt.Fprintf(tw, "size\t%d bytes, sha256 %s\n", in.Size, in.Sum)
 	if m := in.Manifest; m != nil {
 		fmt.Fprintf(tw, "module\t%s@%s (sdk %s, transport %s)\n", m.Name, m.Version, m.SDK, in.Transport)
+		if in.Tier != "" {
+			fmt.Fprintf(tw, "tier\t%s\n", in.Tier)
+		}
 		for i, meth := range m.Methods {
 			label := ""
 			if i == 0 {

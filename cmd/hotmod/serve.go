@@ -39,6 +39,7 @@ type serveFlags struct {
 	contain                *containFlags // contain.go
 	rollout                *rolloutFlags
 	observe                *observeFlags
+	wasm                   *wasmFlags // wasmrt.go
 }
 
 func serveCmd() *cobra.Command {
@@ -94,6 +95,7 @@ finish, then modules are unloaded; a second signal stops it at once.`,
 	f.trust = addTrustFlags(fl)
 	f.rollout = addRolloutFlags(fl)
 	f.observe = addObserveFlags(fl)
+	f.wasm = addWasmFlags(fl)
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to wait for HTTP requests in flight, then again for modules to drain")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the daemon keeps state that outlives it: the crash journal, the quarantine list, the lock (default DIR/.hotmod)")
 	f.recycle.add(fl)
@@ -293,6 +295,11 @@ func registryOptions(f serveFlags, dir string, logger *slog.Logger) ([]hotmod.Op
 		return nil, err
 	}
 	opts = append(opts, rollout...)
+	wasmOpts, err := f.wasm.options(logger) // wasmrt.go
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, wasmOpts...)
 	trust, err := f.trust.options(logger, dir)
 	if err != nil {
 		return nil, err

@@ -71,6 +71,9 @@ type Config struct {
 	// WasmGrants are the capabilities a wasm host would grant (see
 	// wasm.Config.Grants); they decide Reading.Refused, not the manifest.
 	WasmGrants []string
+	// WasmTiers are the isolation tier rules a wasm host would have (see
+	// wasm.Config.Tiers); they decide Reading.Tier.
+	WasmTiers []string
 }
 
 // Reading is what Read found.
@@ -80,6 +83,9 @@ type Reading struct {
 	// Wasm is what a wasm module says of how it was built; nil for other
 	// kinds.
 	Wasm *wasm.About
+	// Tier is the isolation tier a wasm host configured as Config gives the
+	// module; "" for other kinds.
+	Tier string
 	// Refused says why a host configured as Config would refuse the module
 	// although its manifest could be read (a wasm capability it asks for
 	// and is not granted); "" when it would load.
@@ -102,11 +108,11 @@ func Read(ctx context.Context, path string, cfg Config) (Reading, error) {
 	r := Reading{Kind: KindOf(abs)}
 	switch r.Kind {
 	case Wasm:
-		got, err := wasm.Inspect(ctx, abs, wasm.Config{CacheDir: cfg.WasmCacheDir, Logger: cfg.Logger, Grants: cfg.WasmGrants})
+		got, err := wasm.Inspect(ctx, abs, wasm.Config{CacheDir: cfg.WasmCacheDir, Logger: cfg.Logger, Grants: cfg.WasmGrants, Tiers: cfg.WasmTiers})
 		if err != nil {
 			return r, err
 		}
-		r.Manifest, r.Wasm, r.Refused = got.Manifest, &got.About, got.Refused
+		r.Manifest, r.Wasm, r.Tier, r.Refused = got.Manifest, &got.About, string(got.Tier), got.Refused
 		return r, nil
 	case Process:
 		r.Manifest, err = readProcess(ctx, abs, cfg)

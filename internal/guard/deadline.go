@@ -56,9 +56,12 @@ type DeadlineConfig struct {
 
 // DetachNative is the default DeadlineConfig.Detach: calls into native and
 // builtin modules, which are Go code in the host's own process, are
-// detached; wasm and process transports enforce a context's deadline
-// themselves.
-func DetachNative(info Info) bool { return info.Transport == "native" || info.Transport == "builtin" }
+// detached, and so are those of a version whose Info says Uninterruptible
+// (wasm on the trusted tier); wasm and process transports otherwise
+// enforce a context's deadline themselves.
+func DetachNative(info Info) bool {
+	return info.Transport == "native" || info.Transport == "builtin" || info.Uninterruptible
+}
 
 // Deadline gives every call a deadline: per method, per module, suggested
 // by the module, or the default, in that order of precedence. When the

@@ -21,6 +21,10 @@ type Info struct {
 	Version   string
 	Transport string // "native", "builtin", "wasm", "process"
 	Manifest  sdk.Manifest
+	// Uninterruptible: the version's calls cannot be stopped from outside
+	// although its transport is not native (a wasm module on the trusted
+	// tier); DetachNative detaches them as native calls.
+	Uninterruptible bool
 	// Stats is where the guards count what they do for this version, and
 	// where the breaker and the bulkhead show their state (see
 	// Stats.Snapshot). Give each version a Stats of its own; Chain makes a

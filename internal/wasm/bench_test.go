@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod/internal/chain"
+	"github.com/hotmod/hotmod/internal/stages"
 	"github.com/hotmod/hotmod/internal/wasm"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
@@ -47,8 +48,8 @@ var direct = sdk.New("direct", "1.0.0").
 // transport (the host encodes the map as CBOR, the guest decodes it straight
 // into a struct for the typed method or into a map for the dynamic one, and
 // back), and directly in process for comparison. "empty" calls an export
-// that does nothing: the floor. "interruptible=false" is the same with
-// wazero's WithCloseOnContextDone off.
+// that does nothing: the floor. "tier=trusted" is the same on the trusted
+// tier (wazero's WithCloseOnContextDone off).
 func BenchmarkCall(b *testing.B) {
 	params := map[string]any{"a": int64(1), "b": int64(2)}
 	raw, _ := cbor.Marshal(params)
@@ -74,13 +75,11 @@ func BenchmarkCall(b *testing.B) {
 	})
 	path := source(b, "testguest", testGuest)
 	for _, on := range []bool{true, false} {
-		restore := wasm.SetInterruptible(on)
-		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-		restore()
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 		g := load(b, l, path)
 		suffix := ""
 		if !on {
-			suffix = "/interruptible=false"
+			suffix = "/tier=trusted"
 		}
 		b.Run("wasm/empty"+suffix, func(b *testing.B) {
 			b.ReportAllocs()
@@ -139,13 +138,11 @@ func BenchmarkNestedCall(b *testing.B) {
 	ctx := context.Background()
 	callerPath, calleePath := source(b, "caller", callerGuest), source(b, "testguest", testGuest)
 	for _, on := range []bool{true, false} {
-		restore := wasm.SetInterruptible(on)
-		l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-		restore()
+		l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 		caller, callee := load(b, l, callerPath), load(b, l, calleePath)
 		suffix := ""
 		if !on {
-			suffix = "/interruptible=false"
+			suffix = "/tier=trusted"
 		}
 		b.Run("outer"+suffix, func(b *testing.B) {
 			b.ReportAllocs()
@@ -205,11 +202,9 @@ func BenchmarkWork(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int64{1_000, 1_000_000} {
 		for _, on := range []bool{true, false} {
-			restore := wasm.SetInterruptible(on)
-			l, _ := newLoader(b, wasm.Config{PoolSize: 1})
-			restore()
+			l, _ := newLoader(b, wasm.Config{PoolSize: 1, Tiers: tierFor(on)})
 			g := load(b, l, path)
-			b.Run(fmt.Sprintf("n=%d/interruptible=%t", n, on), func(b *testing.B) {
+			b.Run(fmt.Sprintf("n=%d/trusted=%t", n, !on), func(b *testing.B) {
 				params := map[string]any{"n": n}
 				for b.Loop() {
 					if _, err := g.Invoke(ctx, "work", params); err != nil {
@@ -222,55 +217,114 @@ func BenchmarkWork(b *testing.B) {
 }
 
 // BenchmarkLoad is Load (compile or take from the cache, start the first
-// guest, read the manifest) of examples/pricing: "warm" with its compiled
-// code in the on-disk cache (a new Loader each time, as after a restart),
-// "cold" with an empty cache; both report their median as p50-ms. "start"
-// is starting one more guest of a loaded version (instantiate and run the
-// Go runtime's and the packages' initialisation).
+// guest, read the manifest) of examples/pricing, on each tier: "warm" with
+// its compiled code in the on-disk cache (a new Loader each time, as after
+// a restart), "swap" a warm load into a loader that serves the version
+// being replaced (as a hot swap to a version compiled before does: the two
+// alternate), "cold" with an empty cache, compiled by 1 goroutine or by
+// GOMAXPROCS of them (wazero's compilation workers). Each reports its
+// median as p50-ms, and the median of each stage of the load (read,
+// compile, instantiate: see internal/stages). "start" is starting one more
+// guest of a loaded version (instantiate and run the Go runtime's and the
+// packages' initialisation).
 func BenchmarkLoad(b *testing.B) {
-	path := example(b, "pricing")
+	path, other := example(b, "pricing"), example(b, "greeter")
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	loadOnce := func(b *testing.B, dir string) time.Duration {
-		l, err := wasm.NewLoader(ctx, wasm.Config{CacheDir: dir, Logger: quiet})
+	type sample struct {
+		total  time.Duration
+		stages map[string]time.Duration
+	}
+	loadIn := func(b *testing.B, l *wasm.Loader, path string) (*wasm.Instance, sample) {
+		rec := &stages.Recorder{}
+		start := time.Now()
+		i, err := l.Load(stages.With(ctx, rec), path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
-		if _, err := l.Load(ctx, path); err != nil {
+		s := sample{total: time.Since(start), stages: map[string]time.Duration{}}
+		for _, st := range rec.Stages() {
+			s.stages[st.Name] += st.Duration
+		}
+		return i, s
+	}
+	fresh := func(b *testing.B, dir string, tier wasm.Tier, workers int) *wasm.Loader {
+		l, err := wasm.NewLoader(ctx, wasm.Config{CacheDir: dir, Logger: quiet, Tiers: []string{string(tier)}, CompileWorkers: workers})
+		if err != nil {
 			b.Fatal(err)
 		}
-		took := time.Since(start)
+		return l
+	}
+	loadOnce := func(b *testing.B, dir string, tier wasm.Tier, workers int) sample {
+		l := fresh(b, dir, tier, workers)
+		_, s := loadIn(b, l, path)
 		b.StopTimer()
 		l.Close(ctx)
 		b.StartTimer()
-		return took
+		return s
 	}
-	b.Run("warm", func(b *testing.B) {
-		dir := b.TempDir()
-		loadOnce(b, dir) // fill the cache
-		var times []time.Duration
-		for b.Loop() {
-			times = append(times, loadOnce(b, dir))
-		}
-		b.ReportMetric(median(times), "p50-ms")
-	})
-	b.Run("cold", func(b *testing.B) {
-		var times []time.Duration
-		for b.Loop() {
-			b.StopTimer()
-			dir, err := os.MkdirTemp("", "hotmod-wasm-bench-")
-			if err != nil {
-				b.Fatal(err)
+	report := func(b *testing.B, samples []sample) {
+		var totals []time.Duration
+		per := map[string][]time.Duration{}
+		for _, s := range samples {
+			totals = append(totals, s.total)
+			for name, d := range s.stages {
+				per[name] = append(per[name], d)
 			}
-			b.StartTimer()
-			times = append(times, loadOnce(b, dir))
-			b.StopTimer()
-			os.RemoveAll(dir)
-			b.StartTimer()
 		}
-		b.ReportMetric(median(times), "p50-ms")
-	})
+		b.ReportMetric(median(totals), "p50-ms")
+		for _, name := range []string{stages.Read, stages.Compile, stages.Instantiate} {
+			b.ReportMetric(median(per[name]), name+"-ms")
+		}
+	}
+	for _, tier := range []wasm.Tier{wasm.TierInterruptible, wasm.TierTrusted} {
+		b.Run("warm/tier="+string(tier), func(b *testing.B) {
+			dir := b.TempDir()
+			loadOnce(b, dir, tier, 0) // fill the cache
+			var samples []sample
+			for b.Loop() {
+				samples = append(samples, loadOnce(b, dir, tier, 0))
+			}
+			report(b, samples)
+		})
+		b.Run("swap/tier="+string(tier), func(b *testing.B) {
+			l := fresh(b, b.TempDir(), tier, 0)
+			defer l.Close(ctx)
+			serving, _ := loadIn(b, l, other) // fill the cache with both
+			next, _ := loadIn(b, l, path)
+			next.Close()
+			paths := [2]string{path, other}
+			var samples []sample
+			for k := 0; b.Loop(); k++ {
+				i, s := loadIn(b, l, paths[k%2])
+				b.StopTimer()
+				serving.Close()
+				serving = i
+				b.StartTimer()
+				samples = append(samples, s)
+			}
+			serving.Close()
+			report(b, samples)
+		})
+	}
+	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("cold/workers=%d", workers), func(b *testing.B) {
+			var samples []sample
+			for b.Loop() {
+				b.StopTimer()
+				dir, err := os.MkdirTemp("", "hotmod-wasm-bench-")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				samples = append(samples, loadOnce(b, dir, wasm.TierInterruptible, workers))
+				b.StopTimer()
+				os.RemoveAll(dir)
+				b.StartTimer()
+			}
+			report(b, samples)
+		})
+	}
 	b.Run("start", func(b *testing.B) {
 		l, _ := newLoader(b, wasm.Config{})
 		i := load(b, l, path)
@@ -356,4 +410,13 @@ func usage() (heap, rss int64) {
 		}
 	}
 	return int64(ms.HeapInuse), rss
+}
+
+// tierFor is the Config.Tiers of a loader whose calls are interruptible
+// (on) or trusted.
+func tierFor(interruptible bool) []string {
+	if interruptible {
+		return nil
+	}
+	return []string{string(wasm.TierTrusted)}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/hotmod/hotmod/internal/chain"
 	"github.com/hotmod/hotmod/sdk"
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
@@ -63,14 +64,14 @@ const traceParentMethod = "traceparent"
 const hostFunctionNames = importCallModule + " and " + importTakeReply
 
 // instantiateHostModule adds the "hotmod" host module to l's runtime.
-func (l *Loader) instantiateHostModule(ctx context.Context) error {
+func (l *Loader) instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	sig := func(name string) ([]api.ValueType, []api.ValueType) {
 		s := hostFunctions[name]
 		return s[0], s[1]
 	}
 	callParams, callResults := sig(importCallModule)
 	takeParams, takeResults := sig(importTakeReply)
-	_, err := l.rt.NewHostModuleBuilder(importModule).
+	_, err := rt.NewHostModuleBuilder(importModule).
 		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(l.callModule), callParams, callResults).
 		WithParameterNames("req_ptr", "req_len").
@@ -150,7 +151,7 @@ func (g *guest) callModule(ctx context.Context, mod api.Module, reqPtr, reqLen u
 		return g.keepError(chain.NoHost(i.manifest, target, method))
 	}
 	out, err := invokeHost(ctx, h, target, method, params)
-	if ctx.Err() != nil && i.l.interruptible {
+	if ctx.Err() != nil && i.Interruptible() {
 		g.interrupted(ctx, mod)
 	}
 	if err != nil {

@@ -7,8 +7,12 @@
 // side (sdk/wasm_guest.go) exports the functions of the ABI that
 // docs/wasm-abi.md specifies, and params, results and errors cross as CBOR.
 //
-// One Loader holds one wazero runtime. Load runs these steps, and any
-// refusal is an *sdk.Error with code incompatible that says why:
+// One Loader holds a wazero runtime per isolation tier it may give (see
+// Tier): interruptible always, trusted when Config.Tiers gives it to some
+// module, each with its compilation cache in a directory of its own under
+// Config.CacheDir, bounded together by Config.CacheLimit (cachebound.go).
+// Load runs these steps, and any refusal is an *sdk.Error with code
+// incompatible that says why:
 //
 //  1. Read the artifact, check the wasm header, hash it (sha256).
 //  2. Compile it, or take its compiled code from the on-disk compilation
@@ -25,16 +29,24 @@
 //     Config.Grants; refuse what is not granted, saying how to grant it.
 //     A module that asks for nothing keeps the first guest; one that asks
 //     starts its serving guests with what was granted.
+//  6. A module on the trusted tier is compiled again in the trusted runtime
+//     (steps 1–4 ran in the interruptible one, where a guest whose
+//     initialisation loops is stopped) and its serving guests start there.
+//  7. Touch the version's cache entries and trim the cache to its limit.
 //
 // Calls then take a guest from the version's pool (Config.PoolSize guests
 // at most, started on demand; a call waits for a free one within its
 // deadline), write the method name and CBOR params into the guest's
-// request buffer, call hotmod_call, and decode the reply. A call's context
-// interrupts a running guest (wazero's WithCloseOnContextDone): a timed-out
-// call returns code timeout and its guest is thrown away, as is a guest
-// that trapped, exited (Go's runtime exits on a fatal error, such as running
-// out of memory at Config.MemoryLimitPages) or panicked (code panic; the
-// guest's stack goes to the log). The host is never affected.
+// request buffer, call hotmod_call, and decode the reply. On the
+// interruptible tier a call's context interrupts a running guest (wazero's
+// WithCloseOnContextDone): a timed-out call returns code timeout and its
+// guest is thrown away. On the trusted tier nothing interrupts a guest: the
+// caller that must not wait abandons the call (the registry's Deadline
+// guard), and at most Config.TrustedCalls such calls run at once. On both
+// tiers a guest that trapped, exited (Go's runtime exits on a fatal error,
+// such as running out of memory at Config.MemoryLimitPages) or panicked
+// (code panic; the guest's stack goes to the log) is thrown away, and the
+// host is not affected.
 //
 // A guest calls other modules (sdk.Call) through the host module "hotmod"
 // (call.go): the call goes to the sdk.Host that the context of

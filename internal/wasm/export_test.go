@@ -1,13 +1,29 @@
 package wasm
 
-import "context"
+import (
+	"context"
+	"path/filepath"
+)
 
-// SetInterruptible turns WithCloseOnContextDone on or off for Loaders made
-// afterwards, and returns the function that restores it.
+// SetInterruptible puts the modules of Loaders made afterwards whose
+// Config names no tier on the interruptible tier (on) or the trusted one,
+// and returns the function that restores the default.
 func SetInterruptible(on bool) (restore func()) {
-	old := interruptible
-	interruptible = on
-	return func() { interruptible = old }
+	old := benchTiers
+	benchTiers = nil
+	if !on {
+		benchTiers = []string{string(TierTrusted)}
+	}
+	return func() { benchTiers = old }
+}
+
+// TierOf is the tier the rules give module.
+func TierOf(rules []string, module string) Tier {
+	parsed, err := parseTiers(rules)
+	if err != nil {
+		panic(err)
+	}
+	return tierOf(parsed, module)
 }
 
 // CallEmpty calls an export that does nothing (hotmod_abi) on a pooled
@@ -65,4 +81,17 @@ func (i *Instance) Imports() []string {
 		out = append(out, mod+"."+name)
 	}
 	return out
+}
+
+// CacheEntries returns the version's files in the compilation cache.
+func (i *Instance) CacheEntries() []string {
+	i.l.mu.Lock()
+	defer i.l.mu.Unlock()
+	return append([]string(nil), i.entries...)
+}
+
+// CacheEntry returns the file under dir (a Config.CacheDir) where the code
+// of data compiled for tier is, or "".
+func CacheEntry(dir string, data []byte, tier Tier) string {
+	return entryOf(filepath.Join(dir, string(tier)), data, tier == TierInterruptible)
 }

@@ -56,9 +56,10 @@ type guest struct {
 	scratch        []byte // the host's encoding buffer for requests
 
 	stdout, stderr *output
-	initGen        uint64 // the Init generation this guest has run
-	memSize        uint32 // the size of mem, as counted in Instance.memory
-	closed         bool   // discarded, or OnClose ran
+	initGen        uint64        // the Init generation this guest has run
+	memSize        uint32        // the size of mem, as counted in Instance.memory
+	closed         bool          // discarded, or OnClose ran
+	running        chan struct{} // the loader's running slots, while g holds one (trusted tier)
 
 	// Calls to other modules (call.go). owner is the version the guest
 	// belongs to, name its module's name in the runtime (the key of
@@ -83,7 +84,7 @@ func startGuest(ctx context.Context, i *Instance, cfg wazero.ModuleConfig) (*gue
 		stderr: newOutput(l.logger, "stderr", slog.LevelWarn, true, i.outputLimit, i.attrs...),
 	}
 	l.callers.Store(g.name, g)
-	mod, err := l.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))
+	mod, err := i.eng.rt.InstantiateModule(ctx, i.compiled, cfg.WithName(g.name).WithStdout(g.stdout).WithStderr(g.stderr))
 	g.flush()
 	if err != nil {
 		l.callers.Delete(g.name)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,8 +72,56 @@ func artifact(t testing.TB, key string, dir func() string, env ...string) string
 	if err != nil {
 		t.Fatalf("building %s: %v", key, err)
 	}
+	if raceEnabled {
+		precompile(t, p, wasm.TierInterruptible)
+	}
 	artifacts[key] = p
 	return p
+}
+
+// Under the race detector wazero's compiler is instrumented and compiles a
+// guest in a minute or two instead of seconds. So the race-enabled tests
+// take compiled code from the shared cache, filled by the precompile
+// command (built once, without -race, and naming wazero's version as this
+// test binary does: "dev", the version of a binary without module
+// information).
+var (
+	precompiler     string
+	precompilerOnce sync.Once
+	precompilerErr  error
+	precompiledMu   sync.Mutex
+	precompiled     = map[string]bool{} // path + tier
+)
+
+// precompile puts the code of the artifact at path, compiled for tier, in
+// the shared cache (under -race only; elsewhere a Load compiles it as fast).
+func precompile(t testing.TB, path string, tier wasm.Tier) {
+	t.Helper()
+	if !raceEnabled {
+		return
+	}
+	precompilerOnce.Do(func() {
+		precompiler = filepath.Join(shared, "precompile")
+		cmd := exec.Command("go", "build", "-o", precompiler,
+			"-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=dev", "./internal/wasm/precompile")
+		cmd.Dir = plugintest.Repo(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			precompilerErr = fmt.Errorf("building the precompile command: %v\n%s", err, out)
+		}
+	})
+	if precompilerErr != nil {
+		t.Fatal(precompilerErr)
+	}
+	precompiledMu.Lock()
+	defer precompiledMu.Unlock()
+	if precompiled[path+"\x00"+string(tier)] {
+		return
+	}
+	out, err := exec.Command(precompiler, "-cache", cacheDir, "-tiers", string(tier), path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("precompiling %s for the %s tier: %v\n%s", path, tier, err, out)
+	}
+	precompiled[path+"\x00"+string(tier)] = true
 }
 
 // example builds examples/<name> as wasm (with the toolchain env picks).

@@ -14,6 +14,8 @@ type Inspection struct {
 	Sum      string       `json:"sha256"`
 	About    About        `json:"about"`
 	Manifest sdk.Manifest `json:"manifest"`
+	// Tier is the isolation tier a host with cfg's tiers gives the module.
+	Tier Tier `json:"tier"`
 	// Refused says why a host with cfg's grants would refuse the module
 	// (a capability it asks for and is not granted); "" when it would load.
 	Refused string `json:"refused,omitempty"`
@@ -33,14 +35,18 @@ func Inspect(ctx context.Context, path string, cfg Config) (Inspection, error) {
 		return Inspection{}, err
 	}
 	defer l.Close(context.Background())
-	i, g, err := l.open(ctx, path, nil)
+	data, err := artifactBytes(path, nil)
+	if err != nil {
+		return Inspection{}, err
+	}
+	i, g, err := l.open(ctx, path, data)
 	if err != nil {
 		return Inspection{}, err
 	}
 	g.discard()
 	i.down()
 	i.closeCompiled()
-	in := Inspection{Path: path, Sum: i.sum, About: i.about, Manifest: i.manifest}
+	in := Inspection{Path: path, Sum: i.sum, About: i.about, Manifest: i.manifest, Tier: tierOf(l.tiers, i.manifest.Name)}
 	if fi, err := os.Stat(path); err == nil {
 		in.Size = fi.Size()
 	}

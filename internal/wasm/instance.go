@@ -28,6 +28,8 @@ import (
 // call that needs one starts a fresh guest.
 type Instance struct {
 	l        *Loader
+	eng      *engine  // the runtime of its tier
+	entries  []string // its files in the compilation cache; guarded by l.mu
 	path     string
 	sum      string
 	manifest sdk.Manifest
@@ -79,6 +81,14 @@ type About struct {
 	// SDK is the version of the hotmod SDK it was built with.
 	SDK string `json:"sdk"`
 }
+
+// Tier returns the version's isolation tier.
+func (i *Instance) Tier() Tier { return i.eng.tier }
+
+// Interruptible reports whether a call's deadline stops a running guest of
+// this version; when not, a caller that must not wait past a deadline
+// abandons the call (the registry's Deadline guard does).
+func (i *Instance) Interruptible() bool { return i.eng.tier == TierInterruptible }
 
 // Manifest returns what the module says of itself.
 func (i *Instance) Manifest() sdk.Manifest { return i.manifest }
@@ -230,7 +240,46 @@ func (i *Instance) ctxError(method string, err error) error {
 // acquire returns a guest for one call: an idle one, or a new one while
 // the pool is not full, or the first one released (see wait). what names
 // the call for errors.
+//
+// A call into a trusted guest first takes one of the loader's running
+// slots (see Config.TrustedCalls), within ctx; a nested call runs on the
+// goroutine of the call that made it, which holds one already.
 func (i *Instance) acquire(ctx context.Context, what string) (*guest, error) {
+	run := i.l.running
+	if i.Interruptible() || chain.Depth(ctx) > 0 {
+		return i.acquireGuest(ctx, what)
+	}
+	select {
+	case run <- struct{}{}:
+	default:
+		select {
+		case run <- struct{}{}:
+		case <-ctx.Done():
+			return nil, sdk.Errorf(sdk.CodeTimeout,
+				"%s.%s: %v while waiting for one of the %d calls of trusted wasm modules that may run at once (Go cannot pre-empt a running guest; see Config.TrustedCalls)",
+				i.manifest.Name, what, ctx.Err(), cap(run))
+		case <-i.done:
+			return nil, i.closedError()
+		}
+	}
+	g, err := i.acquireGuest(ctx, what)
+	if err != nil {
+		<-run
+		return nil, err
+	}
+	g.running = run
+	return g, nil
+}
+
+// leave gives back the running slot g holds, if any.
+func (g *guest) leave() {
+	if g.running != nil {
+		<-g.running
+		g.running = nil
+	}
+}
+
+func (i *Instance) acquireGuest(ctx context.Context, what string) (*guest, error) {
 	var g *guest
 	select {
 	case g = <-i.idle:
@@ -487,6 +536,7 @@ func (i *Instance) runInit(ctx context.Context, g *guest) error {
 // release gives g back to the pool, or retires it once the version is
 // closed.
 func (i *Instance) release(g *guest) {
+	g.leave()
 	g.measure()
 	if i.isClosed() {
 		if err := i.retire(g); err != nil {
@@ -502,6 +552,7 @@ func (i *Instance) release(g *guest) {
 
 // discard throws g away after a crash; its slot goes back to the pool.
 func (i *Instance) discard(g *guest, what string, c *crash) {
+	g.leave()
 	g.discard()
 	i.discarded.Add(1)
 	i.l.logger.Warn("wasm guest discarded", append([]any{"call", what, "reason", c.Error()}, attrsAny(i.attrs)...)...)

@@ -23,7 +23,6 @@ import (
 	"github.com/hotmod/hotmod/sdk/cbor"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // Config configures a Loader. The zero value is usable.
@@ -42,6 +41,27 @@ type Config struct {
 	// them: "clock", "env=NAME[,NAME…]", "fs=DIR", "fs-ro=DIR", each
 	// optionally for one module only ("pricing:clock"). See grants.go.
 	Grants []string
+	// Tiers chooses each module's isolation tier: "trusted" or
+	// "interruptible" for every module, "pricing=trusted" for one (see
+	// Tier). Without an entry a module is TierInterruptible.
+	Tiers []string
+	// CompileWorkers is how many goroutines compile one artifact (wazero's
+	// compilation workers) when its code is not in the cache. 0 means
+	// GOMAXPROCS: a cold compile took 11 s instead of 16 s with 2 on 2
+	// cores (BenchmarkLoad/cold); the version it replaces serves meanwhile.
+	CompileWorkers int
+	// TrustedCalls bounds the calls into guests of trusted modules that run
+	// at once (nested calls aside). Go cannot pre-empt a goroutine that runs
+	// a guest compiled without termination checks: each running one holds
+	// a P (a GOMAXPROCS slot) until the guest returns, and with all of them
+	// held nothing else of the host runs, not even the timer that would
+	// abandon them. 0 means GOMAXPROCS-1, at least 1.
+	TrustedCalls int
+	// CacheLimit bounds the bytes of compiled code kept in CacheDir (both
+	// tiers, and entries of other wazero versions): at each load, the
+	// least recently loaded entries beyond it are removed, never one a
+	// loaded version uses. 0 means DefaultCacheLimit; negative, no limit.
+	CacheLimit int64
 	// Logger receives load events, discarded guests and what guests write
 	// on stdout and stderr. nil means slog.Default().
 	Logger *slog.Logger
@@ -50,11 +70,6 @@ type Config struct {
 // DefaultMemoryLimitPages is the default cap of a guest's memory: 4096
 // pages, 256 MiB.
 const DefaultMemoryLimitPages = 4096
-
-// interruptible is whether a call's context interrupts a running guest
-// (see RATIONALE.md, "Why are wasm calls interruptible"). It is a variable
-// only so that the benchmarks can measure what it costs.
-var interruptible = true
 
 // MaxArtifactSize is the largest .wasm file Load reads.
 const MaxArtifactSize = 256 << 20
@@ -65,9 +80,13 @@ const MaxArtifactSize = 256 << 20
 type Loader struct {
 	cfg    Config
 	grants []grant
+	tiers  []tierRule
 	logger *slog.Logger
-	rt     wazero.Runtime
-	cache  wazero.CompilationCache
+	// engines has a runtime per tier: interruptible always (every
+	// artifact's manifest is read there), trusted when Config.Tiers may
+	// give it to a module.
+	engines map[Tier]*engine
+	cache   *cacheBound
 
 	// ctx is canceled by Close: guests starting in the background stop.
 	ctx    context.Context
@@ -82,8 +101,9 @@ type Loader struct {
 	// discard. seq numbers the names.
 	callers sync.Map
 	seq     atomic.Uint64
-	// interruptible is the package's interruptible when the loader was made.
-	interruptible bool
+
+	// running holds a token per call running in a trusted guest.
+	running chan struct{}
 
 	mu        sync.Mutex
 	instances map[*Instance]struct{}
@@ -110,29 +130,39 @@ func NewLoader(ctx context.Context, cfg Config) (*Loader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.Tiers) == 0 {
+		cfg.Tiers = benchTiers
+	}
+	tiers, err := parseTiers(cfg.Tiers)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir()
 	}
-	cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-	if err != nil {
-		return nil, fmt.Errorf("wasm: compilation cache: %w", err)
+	if cfg.CacheLimit == 0 {
+		cfg.CacheLimit = DefaultCacheLimit
 	}
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(interruptible).
-		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCompilationCache(cache)
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	l := &Loader{cfg: cfg, grants: grants, logger: cfg.Logger, rt: rt, cache: cache,
-		interruptible: interruptible, instances: map[*Instance]struct{}{}}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		_ = cache.Close(ctx)
-		return nil, fmt.Errorf("wasm: WASI: %w", err)
+	if cfg.CompileWorkers <= 0 {
+		cfg.CompileWorkers = runtime.GOMAXPROCS(0)
 	}
-	if err := l.instantiateHostModule(ctx); err != nil {
-		_ = rt.Close(ctx)
-		_ = cache.Close(ctx)
-		return nil, fmt.Errorf("wasm: the %q host module: %w", importModule, err)
+	if cfg.TrustedCalls <= 0 {
+		cfg.TrustedCalls = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	l := &Loader{cfg: cfg, grants: grants, tiers: tiers, logger: cfg.Logger,
+		engines: map[Tier]*engine{}, instances: map[*Instance]struct{}{}, running: make(chan struct{}, cfg.TrustedCalls)}
+	l.cache = &cacheBound{root: cfg.CacheDir, limit: cfg.CacheLimit, logger: cfg.Logger}
+	use := []Tier{TierInterruptible}
+	if anyTrusted(tiers) {
+		use = append(use, TierTrusted)
+	}
+	for _, t := range use {
+		e, err := l.newEngine(ctx, t)
+		if err != nil {
+			l.closeEngines()
+			return nil, err
+		}
+		l.engines[t] = e
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
@@ -165,6 +195,12 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.ctx, cancel)()
+	readStart := time.Now()
+	data, err := artifactBytes(path, data)
+	if err != nil {
+		return nil, err
+	}
+	stages.From(ctx).Since(stages.Read, readStart)
 	i, g, err := l.open(ctx, path, data)
 	if err != nil {
 		return nil, err
@@ -177,16 +213,32 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 		return nil, sdk.Errorf(sdk.CodeIncompatible, "%s: %v", path, err)
 	}
 	i.modCfg = cfg
-	if len(i.manifest.Needs) > 0 || clockGiven(l.grants, i.manifest.Name) != !anyDenial(l.grants) {
+	restart := len(i.manifest.Needs) > 0 || clockGiven(l.grants, i.manifest.Name) != !anyDenial(l.grants)
+	if tierOf(l.tiers, i.manifest.Name) == TierTrusted {
+		// The manifest was read in the interruptible runtime, where a
+		// guest whose initialisation loops is stopped; the module's own
+		// tier serves its calls.
+		g.discard()
+		i.down()
+		if err := i.recompile(ctx, l.engines[TierTrusted], data); err != nil {
+			return nil, err
+		}
+		g, restart = nil, true
+	}
+	if restart {
 		// The first guest ran its package initialisation in the sandbox, to
 		// read the manifest; serving guests get what was granted (and the
 		// clock, when the first did not have it or must not keep it).
-		g.discard()
-		i.down()
+		if g != nil {
+			g.discard()
+			i.down()
+		}
+		startAt := time.Now()
 		if g, err = i.startGuest(ctx, cfg); err != nil {
 			i.closeCompiled()
 			return nil, err
 		}
+		stages.From(ctx).Since(stages.Instantiate, startAt)
 	}
 	i.idle <- g
 	for k := 1; k < i.size; k++ {
@@ -198,7 +250,8 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 		return nil, err
 	}
 	l.logger.Info("wasm module loaded", append(attrsAny(i.attrs), "path", path, "sum", i.sum[:12],
-		"go", i.about.Go, "abi", i.about.ABI, "needs", i.manifest.Needs, "took", time.Since(start))...)
+		"go", i.about.Go, "abi", i.about.ABI, "needs", i.manifest.Needs, "tier", i.eng.tier, "took", time.Since(start))...)
+	l.keepCache(i, data)
 	return i, nil
 }
 
@@ -210,24 +263,10 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 	if l.isClosed() {
 		return nil, nil, sdk.Errorf(sdk.CodeNotActive, "loading %s: the wasm loader is closed", path)
 	}
-	readStart := time.Now()
-	var err error
-	if data == nil {
-		data, err = readArtifact(path)
-	} else if len(data) > MaxArtifactSize {
-		err = fmt.Errorf("%s is %d bytes, over the limit of %d", path, len(data), MaxArtifactSize)
-	}
-	if err != nil {
-		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "reading wasm module: %v", err)
-	}
-	if err := checkHeader(data); err != nil {
-		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a WebAssembly module: %v", path, err)
-	}
 	h := sha256.Sum256(data)
 	rec := stages.From(ctx)
-	rec.Since(stages.Read, readStart)
 	i := &Instance{
-		l: l, path: path, sum: hex.EncodeToString(h[:]),
+		l: l, eng: l.engines[TierInterruptible], path: path, sum: hex.EncodeToString(h[:]),
 		size: l.cfg.PoolSize, pages: l.cfg.MemoryLimitPages,
 		idle: make(chan *guest, l.cfg.PoolSize), slots: make(chan struct{}, l.cfg.PoolSize),
 		done:        make(chan struct{}),
@@ -235,16 +274,9 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 		outputLimit: logcap.New(logcap.Rate, logcap.Burst),
 	}
 	compileStart := time.Now()
-	i.compiled, err = l.rt.CompileModule(ctx, data)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, sdk.Errorf(sdk.CodeTimeout, "compiling %s: %v", path, ctx.Err())
-		}
-		hint := ""
-		if strings.Contains(err.Error(), "EOF") {
-			hint = " (the file is truncated)"
-		}
-		return nil, nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a valid WebAssembly module%s: %v", path, hint, err)
+	var err error
+	if i.compiled, err = i.eng.compile(ctx, path, data); err != nil {
+		return nil, nil, err
 	}
 	compileTime := time.Since(compileStart)
 	rec.Add(stages.Compile, compileTime)
@@ -292,6 +324,55 @@ func (l *Loader) open(ctx context.Context, path string, data []byte) (*Instance,
 	g.stdout.attrs, g.stderr.attrs = i.attrs, i.attrs
 	l.logger.Debug("wasm module compiled and started", append(attrsAny(i.attrs), "compile", compileTime, "start", time.Since(startAt))...)
 	return i, g, nil
+}
+
+// artifactBytes returns data, or the file at path when data is nil, after
+// checking its size and its header.
+func artifactBytes(path string, data []byte) ([]byte, error) {
+	var err error
+	if data == nil {
+		data, err = readArtifact(path)
+	} else if len(data) > MaxArtifactSize {
+		err = fmt.Errorf("%s is %d bytes, over the limit of %d", path, len(data), MaxArtifactSize)
+	}
+	if err != nil {
+		return nil, sdk.Errorf(sdk.CodeIncompatible, "reading wasm module: %v", err)
+	}
+	if err := checkHeader(data); err != nil {
+		return nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a WebAssembly module: %v", path, err)
+	}
+	return data, nil
+}
+
+// compile compiles data in e's runtime, or takes it from e's cache.
+func (e *engine) compile(ctx context.Context, path string, data []byte) (wazero.CompiledModule, error) {
+	c, err := e.rt.CompileModule(withWorkers(ctx, e.workers), data)
+	if err == nil {
+		return c, nil
+	}
+	if ctx.Err() != nil {
+		return nil, sdk.Errorf(sdk.CodeTimeout, "compiling %s: %v", path, ctx.Err())
+	}
+	hint := ""
+	if strings.Contains(err.Error(), "EOF") {
+		hint = " (the file is truncated)"
+	}
+	return nil, sdk.Errorf(sdk.CodeIncompatible, "%s is not a valid WebAssembly module%s: %v", path, hint, err)
+}
+
+// recompile moves i, whose first guest is gone, to e: its code compiled for
+// e's tier replaces the code compiled for the interruptible one.
+func (i *Instance) recompile(ctx context.Context, e *engine, data []byte) error {
+	start := time.Now()
+	c, err := e.compile(ctx, i.path, data)
+	if err != nil {
+		i.closeCompiled()
+		return err
+	}
+	stages.From(ctx).Add(stages.Compile, time.Since(start))
+	_ = i.compiled.Close(context.Background())
+	i.compiled, i.eng = c, e
+	return nil
 }
 
 func readArtifact(path string) ([]byte, error) {
@@ -513,6 +594,14 @@ func (l *Loader) Close(ctx context.Context) error {
 	if n := l.guests.Load(); n > 0 {
 		errs = append(errs, fmt.Errorf("wasm: %d guests still running when the loader closed: %w", n, ctx.Err()))
 	}
-	errs = append(errs, l.rt.Close(context.Background()), l.cache.Close(context.Background()))
+	errs = append(errs, l.closeEngines())
+	return errors.Join(errs...)
+}
+
+func (l *Loader) closeEngines() error {
+	var errs []error
+	for _, e := range l.engines {
+		errs = append(errs, e.close())
+	}
 	return errors.Join(errs...)
 }

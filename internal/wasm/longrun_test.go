@@ -16,8 +16,8 @@ func TestLongRun(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("600,000 calls")
 	}
-	defer wasm.SetInterruptible(false)() // faster; the clock is what matters here
-	l, _ := newLoader(t, wasm.Config{PoolSize: 1})
+	// trusted: faster; the clock is what matters here
+	l, _ := newLoader(t, wasm.Config{PoolSize: 1, Tiers: tierFor(false)})
 	g := load(t, l, source(t, "testguest", testGuest))
 	ctx := context.Background()
 	params := map[string]any{"a": int64(1), "b": int64(2)}

@@ -388,6 +388,7 @@ func TestRefused(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	precompile(t, command, wasm.TierInterruptible)
 	cases := []struct {
 		name, path, want string
 	}{

@@ -21,6 +21,7 @@ import (
 	"plugin"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -99,29 +100,34 @@ func main() {
 		func() error { return ok3(rawAdd(ctx, small)) })
 
 	// ---- hotmod ----
-	// A cold load of the wasm artifact (empty compilation cache) first; the
-	// measured registry then loads it from the warm cache.
-	var coldWasm string
-	{
-		r := hotmod.New(hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet))
+	// A cold load of the wasm artifact (empty compilation cache) first, per
+	// tier; the measured registry then loads it from the warm cache.
+	coldWasm := map[string]string{}
+	for _, v := range hotmodVariants {
+		if v.transport != "wasm" {
+			continue
+		}
+		r := hotmod.New(append([]hotmod.Option{hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet)}, v.opts...)...)
 		t0 := time.Now()
 		_, err := r.Load(ctx, art.hm[verBase]["wasm"])
 		check(err)
-		coldWasm = since(t0)
+		coldWasm[v.name] = since(t0)
 		check(r.Close(ctx))
 	}
 	registries := map[string]*hotmod.Registry{}
-	for _, t := range []string{"native", "wasm", "process"} {
-		r := hotmod.New(hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet))
+	for _, v := range hotmodVariants {
+		t := v.transport
+		r := hotmod.New(append([]hotmod.Option{hotmod.WithCacheDir(cacheDir), hotmod.WithLogger(quiet)}, v.opts...)...)
 		defer r.Close(ctx)
-		registries[t] = r
+		registries[v.name] = r
 		t0 := time.Now()
 		_, err := r.Load(ctx, art.hm[verBase][t])
 		check(err)
 		load := since(t0)
 		if t == "wasm" {
-			load += " (warm cache; cold " + coldWasm + ")"
+			load += " (warm cache; cold " + coldWasm[v.name] + ")"
 		}
+		t = v.name
 		tr := "hotmod " + t
 		add("small", "hotmod "+t+" — `Registry.Invoke` dynamic `add`", tr, "yes", load,
 			func() error { return ok3(r.Invoke(ctx, "adder", "add", small)) })
@@ -225,11 +231,12 @@ func main() {
 
 	// ---- hot swap under load ----
 	var sw []swapResult
-	for _, t := range []string{"native", "wasm", "process"} {
+	for _, v := range hotmodVariants {
+		t := v.name
 		log.Printf("hot swap under load: %s …", t)
-		res := measureSwap(ctx, "hotmod "+t, filepath.Join(tmp, "swap", t),
-			[]hotmod.Option{hotmod.WithCacheDir(cacheDir)},
-			[2]string{art.hm[verBase][t], art.hm[verNext][t]}, [2]string{verBase, verNext},
+		res := measureSwap(ctx, "hotmod "+t, filepath.Join(tmp, "swap", strings.ReplaceAll(t, " ", "-")),
+			append([]hotmod.Option{hotmod.WithCacheDir(cacheDir)}, v.opts...),
+			[2]string{art.hm[verBase][v.transport], art.hm[verNext][v.transport]}, [2]string{verBase, verNext},
 			func(r *hotmod.Registry) error { return ok3(r.Invoke(ctx, "adder", "add", small)) })
 		log.Printf("  swaps (Load → answers): %s", fmtAll(res.answer))
 		for _, r := range rows {
@@ -248,6 +255,19 @@ func main() {
 	check(os.WriteFile(*outPath, []byte(md), 0o644))
 	fmt.Print(md)
 	log.Printf("wrote %s", *outPath)
+}
+
+// hotmodVariants are the hotmod rows: each transport with its defaults, and
+// wasm on the trusted tier (no termination checks) beside the default
+// interruptible one.
+var hotmodVariants = []struct {
+	name, transport string
+	opts            []hotmod.Option
+}{
+	{"native", "native", nil},
+	{"wasm", "wasm", nil},
+	{"wasm trusted", "wasm", []hotmod.Option{hotmod.WithWasmTier("trusted")}},
+	{"process", "process", nil},
 }
 
 // wantSum checks a call's answer: no error and "sum" == want.

@@ -29,6 +29,12 @@ const notes = `## What is measured, and how to read it
   pool has GOMAXPROCS (2) guest instances, its process transport one child (concurrent calls
   share its pipes), go-plugin one child and one connection; the Extism row takes an instance from a pool of
   GOMAXPROCS instances per call, since an Extism ` + "`Plugin`" + ` is not safe for concurrent use.
+- **hotmod wasm trusted**: the wasm transport on its trusted tier (` + "`WithWasmTier(\"trusted\")`" + `): the guest is
+  compiled without termination checks, so it runs without exits to Go at its loops, and a deadline does not
+  stop it (the Deadline guard abandons the call instead, as for native code); calls into trusted guests run at
+  most GOMAXPROCS−1 at once (1 here), since Go cannot pre-empt a running guest. Its load includes reading the
+  manifest in the interruptible runtime, then the trusted compile. The other wasm rows are the default,
+  interruptible tier.
 - **load / start**: Go plugin = ` + "`plugin.Open`" + ` + ` + "`Lookup`" + `; hotmod = ` + "`Registry.Load`" + ` (native
   includes the build-info preflight, the probe open in a throwaway child process and the private copy;
   wasm includes compile + instantiate, shown warm and cold — the cold one uses an empty compilation
