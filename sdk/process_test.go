@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // procHost is the host's end of an in-memory process protocol session with
@@ -67,6 +68,16 @@ func startProc(t *testing.T, m *Module, env map[string]string) *procHost {
 		outR.Close()
 	})
 	return h
+}
+
+// processHello is the handshake line as a host reads it, with the
+// manifest decoded.
+type processHello struct {
+	Hotmod   string    `json:"hotmod"`
+	Version  int       `json:"version,omitempty"`
+	Encoding string    `json:"encoding,omitempty"`
+	Manifest *Manifest `json:"manifest,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 func (h *procHost) hello() processHello {
@@ -364,10 +375,10 @@ func TestProcessBrokenInput(t *testing.T) {
 		frame []byte
 		want  string
 	}{
-		{"empty frame", []byte{0, 0, 0, 0}, "a frame of 0 bytes"},
-		{"huge frame", []byte{0xff, 0xff, 0xff, 0xff}, "a frame of 4294967295 bytes"},
+		{"empty frame", []byte{0, 0, 0, 0}, "announces 0 bytes"},
+		{"huge frame", []byte{0xff, 0xff, 0xff, 0xff}, "announces 4294967295 bytes"},
 		{"not a map", append([]byte{0, 0, 0, 1}, 0x01), "not a CBOR map"},
-		{"no id", append([]byte{0, 0, 0, 8}, mustCBOR(t, map[string]any{"t": "call"})...), `no "id"`},
+		{"no id", append([]byte{0, 0, 0, 8}, mustCBOR(t, map[string]any{"t": "call"})...), `without "id"`},
 		{"truncated", []byte{0, 0, 0, 9, 0xa1}, "in the middle of a frame"},
 	}
 	for _, tt := range tests {
@@ -435,24 +446,24 @@ func FuzzProcessRequest(f *testing.F) {
 	}
 	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := s.parse(data)
+		req, err := s.dec.Decode(data)
 		if err != nil {
 			return
 		}
-		if req.kind != msgUnknown && !req.hasID {
-			t.Fatalf("a %d request without an id", req.kind)
+		if req.Kind != wire.Unknown && !req.HasID {
+			t.Fatalf("a %v request without an id", req.Kind)
 		}
-		if req.params != nil {
-			if _, err := cbor.Unmarshal(req.params); err != nil {
+		if req.Params != nil {
+			if _, err := cbor.UnmarshalMap(req.Params); err != nil {
 				t.Fatalf("params that do not decode: %v", err)
 			}
 		}
-		if req.result != nil {
-			if _, err := cbor.Unmarshal(req.result); err != nil {
+		if req.Result != nil {
+			if _, err := cbor.UnmarshalMap(req.Result); err != nil {
 				t.Fatalf("a result that does not decode: %v", err)
 			}
 		}
-		if req.kind == msgError && (req.err == nil || req.err.Code == "") {
+		if req.Kind == wire.Error && req.Err == nil {
 			t.Fatalf("an error reply without its error: %+v", req)
 		}
 	})

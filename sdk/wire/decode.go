@@ -1,0 +1,442 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/hotmod/hotmod/sdk/cbor"
+)
+
+// Decoder decodes messages in one encoding and checks what the protocol
+// requires of each: a known kind has an integer "id"; an error has its
+// "error"; a call has its "method" and, from a child, an id from 1 to MaxID,
+// an integer "parent" and a "target"; params, config and result are maps
+// (or null, which is none). Keys it does not know are skipped. A message of
+// a kind it does not know is returned with Kind Unknown and its Type: what
+// to do with it is the receiver's decision.
+//
+// A Decoder is not safe for concurrent use; its zero value decodes CBOR
+// from a host.
+type Decoder struct {
+	Encoding Encoding
+	// FromChild: the messages are a child's (the host's Decoder).
+	FromChild bool
+	// Names, when set, interns method names: a name found in it is not
+	// allocated again.
+	Names map[string]string
+
+	dec cbor.Decoder
+}
+
+// Decode decodes one message: a CBOR frame's body or a JSON line. Raw values
+// in the Message alias body. A message that breaks the protocol is a
+// *ProtocolError.
+func (d *Decoder) Decode(body []byte) (Message, error) {
+	var m Message
+	var f fields
+	var err error
+	if d.Encoding == JSON {
+		err = d.decodeJSON(body, &m, &f)
+	} else {
+		err = d.decodeCBOR(body, &m, &f)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	if err := d.check(&m, &f); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// fields records which keys came, for check.
+type fields struct {
+	hasT, hasError, hasMethod, hasTarget bool
+}
+
+func (d *Decoder) check(m *Message, f *fields) error {
+	switch {
+	case !f.hasT:
+		return Errorf(`a message without "t"`)
+	case m.Kind == Unknown:
+		return nil
+	case !m.HasID:
+		return Errorf(`a %q message without "id"`, m.Kind)
+	}
+	switch m.Kind {
+	case Error:
+		if !f.hasError {
+			return Errorf(`an "error" message without "error"`)
+		}
+		m.Result = nil
+	case Result:
+		m.Err = nil
+	case Call, Cancel:
+		if d.FromChild && (m.ID <= 0 || m.ID > MaxID) {
+			return Errorf(`a %q message with "id" %d (a child's ids are from 1 to 2^53-1)`, m.Kind, m.ID)
+		}
+		if m.Kind == Cancel {
+			break
+		}
+		if d.FromChild {
+			if !m.HasParent {
+				return Errorf(`call %d has no integer "parent" (the id of the host's request it is made for)`, m.ID)
+			}
+			if !f.hasTarget || m.Target == "" {
+				return Errorf(`call %d has no "target" (the module or capability to call)`, m.ID)
+			}
+		}
+		if !f.hasMethod || m.Method == "" {
+			return Errorf(`call %d has no "method"`, m.ID)
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) method(b []byte) string {
+	if s, ok := d.Names[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
+func timeoutOf(us int64) time.Duration {
+	if us > 0 && us < math.MaxInt64/int64(time.Microsecond) {
+		return time.Duration(us) * time.Microsecond
+	}
+	return 0
+}
+
+func (d *Decoder) decodeCBOR(body []byte, m *Message, f *fields) error {
+	c := &d.dec
+	c.Reset(body)
+	defer c.Reset(nil)
+	bad := func(err error) error {
+		return Errorf("a message that is not a CBOR map of the protocol: %v", err)
+	}
+	n, err := c.ReadMapHeader()
+	if err != nil {
+		return bad(err)
+	}
+	for i := 0; n < 0 && !c.AtBreak() || i < n; i++ {
+		key, err := c.ReadStringBytes()
+		if err != nil {
+			return bad(err)
+		}
+		switch string(key) {
+		case "t":
+			t, err := c.ReadStringBytes()
+			if err != nil {
+				return bad(fmt.Errorf(`"t": %v`, err))
+			}
+			f.hasT = true
+			if m.Kind = kindOf(t); m.Kind == Unknown {
+				m.Type = string(t)
+			}
+		case "id":
+			if m.ID, err = c.ReadInt(); err != nil {
+				return bad(fmt.Errorf(`"id" is not an integer: %v`, err))
+			}
+			m.HasID = true
+		case "parent":
+			if m.Parent, err = c.ReadInt(); err != nil {
+				return bad(fmt.Errorf(`"parent" is not an integer: %v`, err))
+			}
+			m.HasParent = true
+		case "method", "target", "traceparent":
+			s, err := c.ReadStringBytes()
+			if err != nil {
+				return bad(fmt.Errorf("%q is not a string: %v", key, err))
+			}
+			switch key[0] {
+			case 'm':
+				m.Method, f.hasMethod = d.method(s), true
+			case 't':
+				if len(key) == len("target") {
+					m.Target, f.hasTarget = string(s), true
+				} else {
+					m.TraceParent = string(s)
+				}
+			}
+		case "timeout_us":
+			us, err := c.ReadInt()
+			if err != nil {
+				return bad(fmt.Errorf(`"timeout_us" is not an integer: %v`, err))
+			}
+			m.Timeout = timeoutOf(us)
+		case "params", "config", "result":
+			k, err := c.Peek()
+			if err != nil {
+				return bad(err)
+			}
+			if k != cbor.KindMap && k != cbor.KindNull {
+				return Errorf("%q is %s, not a map", key, k)
+			}
+			start := c.Offset()
+			if err := c.Skip(); err != nil {
+				return bad(err)
+			}
+			var raw Raw
+			if k == cbor.KindMap {
+				raw = body[start:c.Offset():c.Offset()]
+			}
+			switch key[0] {
+			case 'p':
+				m.Params = raw
+			case 'c':
+				m.Config = raw
+			default:
+				m.Result = raw
+			}
+		case "error":
+			if m.Err, err = decodeCBORError(c); err != nil {
+				return bad(fmt.Errorf(`"error": %v`, err))
+			}
+			f.hasError = true
+		default:
+			if err := c.Skip(); err != nil {
+				return bad(err)
+			}
+		}
+	}
+	if n < 0 {
+		if err := c.ReadBreak(); err != nil {
+			return bad(err)
+		}
+	}
+	if !c.Done() {
+		return bad(fmt.Errorf("%d bytes after the map", len(body)-c.Offset()))
+	}
+	return nil
+}
+
+func decodeCBORError(c *cbor.Decoder) (*ErrorBody, error) {
+	n, err := c.ReadMapHeader()
+	if err != nil {
+		return nil, err
+	}
+	e := &ErrorBody{}
+	for i := 0; n < 0 && !c.AtBreak() || i < n; i++ {
+		key, err := c.ReadStringBytes()
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "code":
+			if e.Code, err = c.ReadString(); err != nil {
+				return nil, err
+			}
+		case "message":
+			if e.Message, err = c.ReadString(); err != nil {
+				return nil, err
+			}
+		default:
+			if err := c.Skip(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if n < 0 {
+		if err := c.ReadBreak(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// decodeJSON reads the envelope with encoding/json's tokenizer: keys match
+// exactly (not case-insensitively, as encoding/json's struct fields would),
+// a key of the protocol may not come twice, and values stay raw (the
+// receiver decodes them with the value model's rules).
+func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
+	bad := func(err error) error {
+		return Errorf("a line that is not a JSON object of the protocol: %v (the line starts %q%s)", err, clip(line, 80), TextHint(line))
+	}
+	if depth := jsonDepth(line); depth > MaxDepth {
+		return bad(fmt.Errorf("nested deeper than %d", MaxDepth))
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil {
+		return bad(err)
+	} else if tok != json.Delim('{') {
+		return bad(fmt.Errorf("want a JSON object, found %v", tok))
+	}
+	var seen uint16
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		key, _ := tok.(string)
+		if bit := jsonKeys[key]; bit != 0 {
+			if seen&bit != 0 {
+				return bad(fmt.Errorf("the key %q is given twice", key))
+			}
+			seen |= bit
+		}
+		switch key {
+		case "t":
+			var t string
+			if err := dec.Decode(&t); err != nil {
+				return bad(fmt.Errorf(`"t": %v`, err))
+			}
+			f.hasT = true
+			if m.Kind = kindOf([]byte(t)); m.Kind == Unknown {
+				m.Type = t
+			}
+		case "id", "parent", "timeout_us":
+			v, err := jsonInt(dec, key)
+			if err != nil {
+				return bad(err)
+			}
+			switch key {
+			case "id":
+				m.ID, m.HasID = v, true
+			case "parent":
+				m.Parent, m.HasParent = v, true
+			default:
+				m.Timeout = timeoutOf(v)
+			}
+		case "method", "target", "traceparent":
+			var s string
+			if err := dec.Decode(&s); err != nil {
+				return bad(fmt.Errorf("%q: %v", key, err))
+			}
+			switch key {
+			case "method":
+				m.Method, f.hasMethod = d.method([]byte(s)), true
+			case "target":
+				m.Target, f.hasTarget = s, true
+			default:
+				m.TraceParent = s
+			}
+		case "params", "config", "result":
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return bad(err)
+			}
+			switch {
+			case string(raw) == "null":
+				raw = nil
+			case raw[0] != '{':
+				return Errorf("%q is %s, not an object", key, jsonKind(raw))
+			}
+			switch key {
+			case "params":
+				m.Params = Raw(raw)
+			case "config":
+				m.Config = Raw(raw)
+			default:
+				m.Result = Raw(raw)
+			}
+		case "error":
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return bad(err)
+			}
+			if string(raw) == "null" {
+				continue
+			}
+			if raw[0] != '{' {
+				return Errorf(`"error" is %s, not an object`, jsonKind(raw))
+			}
+			var e struct {
+				Code    json.RawMessage `json:"code"`
+				Message json.RawMessage `json:"message"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return bad(fmt.Errorf(`"error": %v`, err))
+			}
+			m.Err = &ErrorBody{}
+			json.Unmarshal(e.Code, &m.Err.Code) // not a string: no code
+			json.Unmarshal(e.Message, &m.Err.Message)
+			f.hasError = true
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return bad(err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return bad(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("more after the object")
+		}
+		return bad(err)
+	}
+	return nil
+}
+
+// jsonKeys are the keys of the protocol, each a bit.
+var jsonKeys = map[string]uint16{
+	"t": 1 << 0, "id": 1 << 1, "method": 1 << 2, "params": 1 << 3, "config": 1 << 4, "result": 1 << 5,
+	"error": 1 << 6, "timeout_us": 1 << 7, "traceparent": 1 << 8, "parent": 1 << 9, "target": 1 << 10,
+}
+
+// jsonInt reads an integer literal within int64 (no fraction, no exponent).
+func jsonInt(dec *json.Decoder, key string) (int64, error) {
+	var n json.Number
+	if err := dec.Decode(&n); err != nil {
+		return 0, fmt.Errorf("%q is not an integer: %v", key, err)
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is %s, not an integer within int64", key, n)
+	}
+	return v, nil
+}
+
+// jsonKind names the kind of a raw JSON value in errors.
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a bool"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// jsonDepth is how deeply the line's arrays and objects nest (strings
+// skipped), so that a deep line is refused before encoding/json recurses.
+func jsonDepth(line []byte) int {
+	depth, most := 0, 0
+	in := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if in {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				in = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			in = true
+		case '{', '[':
+			if depth++; depth > most {
+				most = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return most
+}
