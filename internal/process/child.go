@@ -3,7 +3,6 @@ package process
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/hotmod/hotmod/internal/logcap"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hotmod/hotmod/internal/proctree"
 	"github.com/hotmod/hotmod/sdk"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // child is one running child process and the host's end of its protocol.
@@ -29,7 +29,7 @@ type child struct {
 	cmd   *exec.Cmd
 	pid   int
 	tree  *proctree.Tree // what it starts, at any depth
-	codec codec          // at the protocol version the child picked
+	codec *codec         // at the protocol version the child picked
 
 	stdout *os.File
 	in     *bufio.Reader
@@ -112,21 +112,19 @@ func (cl *call) result() (message, error) {
 // bufs are request buffers.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// putBuf puts a buffer back, unless it grew huge.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bufs.Put(bp)
+	}
+}
+
 // errNotSent: the child was gone before the request was written; the call
 // may go to another child.
 var errNotSent = errors.New("process: the child is gone; the request was not sent")
 
 // errWouldBlock: the pipe takes nothing now.
 var errWouldBlock = errors.New("process: the pipe is full")
-
-// hello is the child's handshake line.
-type hello struct {
-	Hotmod   string          `json:"hotmod"`
-	Version  int             `json:"version"`
-	Encoding string          `json:"encoding"`
-	Manifest json.RawMessage `json:"manifest"`
-	Error    string          `json:"error"`
-}
 
 // startChild starts a child process and completes its handshake. The child
 // is not adopted yet: nothing reads its replies until adopt.
@@ -214,16 +212,15 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 			return sdk.Manifest{}, fmt.Errorf("no handshake within %s: the process runs (pid %d) but wrote nothing on stdout%s; "+
 				"is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?", timeout, c.pid, c.stderr.suffix())
 		case errors.As(err, &pe):
-			return sdk.Manifest{}, fmt.Errorf("its handshake is broken: %v%s", pe.msg, c.stderr.suffix())
+			return sdk.Manifest{}, fmt.Errorf("its handshake is broken: %v%s", pe.Msg, c.stderr.suffix())
 		case errors.Is(err, io.EOF):
 			return sdk.Manifest{}, fmt.Errorf("it exited before its handshake: %s%s", c.exitStatus(time.Second), c.stderr.suffix())
 		}
 		return sdk.Manifest{}, fmt.Errorf("reading its handshake: %v%s", err, c.stderr.suffix())
 	}
-	var h hello
-	if err := json.Unmarshal(line, &h); err != nil || h.Hotmod != "process" {
-		return sdk.Manifest{}, fmt.Errorf("its first line on stdout is %q, not the process protocol's hello: "+
-			"is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?%s", clip(line, 120), c.stderr.suffix())
+	h, err := wire.ParseHello(line)
+	if err != nil {
+		return sdk.Manifest{}, fmt.Errorf("%v: is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?%s", err, c.stderr.suffix())
 	}
 	if h.Error != "" {
 		return sdk.Manifest{}, fmt.Errorf("it refused to start: %s", h.Error)
@@ -231,7 +228,7 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 	if h.Version < minVersion || h.Version > maxVersion {
 		return sdk.Manifest{}, fmt.Errorf("it picked process protocol version %d; this host speaks %d-%d", h.Version, minVersion, maxVersion)
 	}
-	if !contains(c.spec.encodings, h.Encoding) {
+	if !contains(c.spec.encodings, string(h.Encoding)) {
 		return sdk.Manifest{}, fmt.Errorf("it picked the encoding %q; this host offered %s", h.Encoding, strings.Join(c.spec.encodings, ","))
 	}
 	if len(h.Manifest) == 0 {
@@ -241,7 +238,7 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 	if err != nil {
 		return sdk.Manifest{}, fmt.Errorf("its %v", err)
 	}
-	c.codec = codecFor(h.Encoding, h.Version)
+	c.codec = codecFor(string(h.Encoding), h.Version, c.in)
 	label := man.Name + "@" + man.Version
 	c.label.Store(&label)
 	return man, nil
@@ -434,7 +431,7 @@ func (c *child) lead(ctx context.Context, own *call) (message, error) {
 			c.stepDown()
 			return message{}, c.abandon(ctx, own)
 		}
-		rep, err := c.codec.readMessage(c.in)
+		rep, err := c.codec.readMessage()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if ctx.Err() == nil {

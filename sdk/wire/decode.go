@@ -55,13 +55,42 @@ func (d *Decoder) Decode(body []byte) (Message, error) {
 	return m, nil
 }
 
-// fields records which keys came, for check.
+// fields records which keys came, for check, and the first key whose value
+// is of the wrong type: an error only when the key is one of the message's
+// kind (a key of another kind is an unknown key, ignored).
 type fields struct {
 	hasT, hasError, hasMethod, hasTarget bool
+	badKey                               string
+	bad                                  error
+}
+
+func (f *fields) mistyped(key string, err error) {
+	if f.bad == nil {
+		f.badKey, f.bad = key, err
+	}
+}
+
+// keyOf reports whether key belongs to messages of kind k.
+func keyOf(k Kind, key string) bool {
+	switch key {
+	case "t", "id":
+		return true
+	case "method", "params", "timeout_us", "traceparent", "parent", "target":
+		return k == Call
+	case "config":
+		return k == Init
+	case "result":
+		return k == Result
+	case "error":
+		return k == Error
+	}
+	return false
 }
 
 func (d *Decoder) check(m *Message, f *fields) error {
 	switch {
+	case f.bad != nil && (!f.hasT || keyOf(m.Kind, f.badKey)):
+		return f.bad
 	case !f.hasT:
 		return Errorf(`a message without "t"`)
 	case m.Kind == Unknown:
@@ -139,20 +168,33 @@ func (d *Decoder) decodeCBOR(body []byte, m *Message, f *fields) error {
 			if m.Kind = kindOf(t); m.Kind == Unknown {
 				m.Type = string(t)
 			}
-		case "id":
-			if m.ID, err = c.ReadInt(); err != nil {
-				return bad(fmt.Errorf(`"id" is not an integer: %v`, err))
+		case "id", "parent", "timeout_us":
+			v, ok, err := cborInt(c, key, f)
+			if err != nil {
+				return err
 			}
-			m.HasID = true
-		case "parent":
-			if m.Parent, err = c.ReadInt(); err != nil {
-				return bad(fmt.Errorf(`"parent" is not an integer: %v`, err))
+			switch {
+			case !ok:
+			case key[0] == 'i':
+				m.ID, m.HasID = v, true
+			case key[0] == 'p':
+				m.Parent, m.HasParent = v, true
+			default:
+				m.Timeout = timeoutOf(v)
 			}
-			m.HasParent = true
 		case "method", "target", "traceparent":
+			if k, err := c.Peek(); err != nil {
+				return bad(err)
+			} else if k != cbor.KindString {
+				f.mistyped(string(key), Errorf("%q is %s, not a string", key, k))
+				if err := c.Skip(); err != nil {
+					return bad(err)
+				}
+				continue
+			}
 			s, err := c.ReadStringBytes()
 			if err != nil {
-				return bad(fmt.Errorf("%q is not a string: %v", key, err))
+				return bad(err)
 			}
 			switch key[0] {
 			case 'm':
@@ -164,23 +206,18 @@ func (d *Decoder) decodeCBOR(body []byte, m *Message, f *fields) error {
 					m.TraceParent = string(s)
 				}
 			}
-		case "timeout_us":
-			us, err := c.ReadInt()
-			if err != nil {
-				return bad(fmt.Errorf(`"timeout_us" is not an integer: %v`, err))
-			}
-			m.Timeout = timeoutOf(us)
 		case "params", "config", "result":
 			k, err := c.Peek()
 			if err != nil {
 				return bad(err)
 			}
-			if k != cbor.KindMap && k != cbor.KindNull {
-				return Errorf("%q is %s, not a map", key, k)
-			}
 			start := c.Offset()
 			if err := c.Skip(); err != nil {
 				return bad(err)
+			}
+			if k != cbor.KindMap && k != cbor.KindNull {
+				f.mistyped(string(key), Errorf("%q is %s, not a map", key, k))
+				continue
 			}
 			var raw Raw
 			if k == cbor.KindMap {
@@ -195,6 +232,15 @@ func (d *Decoder) decodeCBOR(body []byte, m *Message, f *fields) error {
 				m.Result = raw
 			}
 		case "error":
+			if k, err := c.Peek(); err != nil {
+				return bad(err)
+			} else if k != cbor.KindMap {
+				f.mistyped("error", Errorf(`"error" is %s, not a map`, k))
+				if err := c.Skip(); err != nil {
+					return bad(err)
+				}
+				continue
+			}
 			if m.Err, err = decodeCBORError(c); err != nil {
 				return bad(fmt.Errorf(`"error": %v`, err))
 			}
@@ -214,6 +260,25 @@ func (d *Decoder) decodeCBOR(body []byte, m *Message, f *fields) error {
 		return bad(fmt.Errorf("%d bytes after the map", len(body)-c.Offset()))
 	}
 	return nil
+}
+
+// cborInt reads an integer within int64; a value of another kind is
+// skipped and noted in f (ok false).
+func cborInt(c *cbor.Decoder, key []byte, f *fields) (v int64, ok bool, err error) {
+	k, err := c.Peek()
+	if err == nil && k != cbor.KindInt {
+		f.mistyped(string(key), Errorf("%q is %s, not an integer", key, k))
+		if err = c.Skip(); err == nil {
+			return 0, false, nil
+		}
+	}
+	if err == nil {
+		v, err = c.ReadInt()
+	}
+	if err != nil {
+		return 0, false, Errorf("a message that is not a CBOR map of the protocol: %q: %v", key, err)
+	}
+	return v, true, nil
 }
 
 func decodeCBORError(c *cbor.Decoder) (*ErrorBody, error) {
@@ -283,31 +348,41 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 		}
 		switch key {
 		case "t":
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return bad(err)
+			}
 			var t string
-			if err := dec.Decode(&t); err != nil {
-				return bad(fmt.Errorf(`"t": %v`, err))
+			if raw[0] != '"' || json.Unmarshal(raw, &t) != nil {
+				return Errorf(`"t" is %s, not a string`, jsonKind(raw))
 			}
 			f.hasT = true
 			if m.Kind = kindOf([]byte(t)); m.Kind == Unknown {
 				m.Type = t
 			}
 		case "id", "parent", "timeout_us":
-			v, err := jsonInt(dec, key)
+			v, ok, err := jsonInt(dec, key, f)
 			if err != nil {
-				return bad(err)
+				return err
 			}
-			switch key {
-			case "id":
+			switch {
+			case !ok:
+			case key == "id":
 				m.ID, m.HasID = v, true
-			case "parent":
+			case key == "parent":
 				m.Parent, m.HasParent = v, true
 			default:
 				m.Timeout = timeoutOf(v)
 			}
 		case "method", "target", "traceparent":
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return bad(err)
+			}
 			var s string
-			if err := dec.Decode(&s); err != nil {
-				return bad(fmt.Errorf("%q: %v", key, err))
+			if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+				f.mistyped(key, Errorf("%q is %s, not a string", key, jsonKind(raw)))
+				continue
 			}
 			switch key {
 			case "method":
@@ -326,7 +401,8 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 			case string(raw) == "null":
 				raw = nil
 			case raw[0] != '{':
-				return Errorf("%q is %s, not an object", key, jsonKind(raw))
+				f.mistyped(key, Errorf("%q is %s, not a map", key, jsonKind(raw)))
+				continue
 			}
 			switch key {
 			case "params":
@@ -345,7 +421,8 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 				continue
 			}
 			if raw[0] != '{' {
-				return Errorf(`"error" is %s, not an object`, jsonKind(raw))
+				f.mistyped(key, Errorf(`"error" is %s, not a map`, jsonKind(raw)))
+				continue
 			}
 			var e struct {
 				Code    json.RawMessage `json:"code"`
@@ -383,32 +460,44 @@ var jsonKeys = map[string]uint16{
 	"error": 1 << 6, "timeout_us": 1 << 7, "traceparent": 1 << 8, "parent": 1 << 9, "target": 1 << 10,
 }
 
-// jsonInt reads an integer literal within int64 (no fraction, no exponent).
-func jsonInt(dec *json.Decoder, key string) (int64, error) {
-	var n json.Number
-	if err := dec.Decode(&n); err != nil {
-		return 0, fmt.Errorf("%q is not an integer: %v", key, err)
+// jsonInt reads an integer literal within int64 (no fraction, no
+// exponent).
+// A value of another kind is noted in f (ok false).
+func jsonInt(dec *json.Decoder, key string, f *fields) (v int64, ok bool, err error) {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return 0, false, Errorf("a line that is not a JSON object of the protocol: %q: %v", key, err)
 	}
-	v, err := strconv.ParseInt(string(n), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is %s, not an integer within int64", key, n)
+	if kind := jsonKind(raw); kind != "integer" {
+		f.mistyped(key, Errorf("%q is %s, not an integer", key, kind))
+		return 0, false, nil
 	}
-	return v, nil
+	if v, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
+		f.mistyped(key, Errorf("%q is %s, an integer outside int64", key, raw))
+		return 0, false, nil
+	}
+	return v, true, nil
 }
 
-// jsonKind names the kind of a raw JSON value in errors.
+// jsonKind names the kind of a raw JSON value in errors, as cbor.Kind
+// names them.
 func jsonKind(raw []byte) string {
 	switch raw[0] {
+	case '{':
+		return "map"
 	case '[':
-		return "an array"
+		return "array"
 	case '"':
-		return "a string"
+		return "string"
 	case 't', 'f':
-		return "a bool"
+		return "bool"
 	case 'n':
 		return "null"
 	}
-	return "a number"
+	if bytes.ContainsAny(raw, ".eE") {
+		return "float"
+	}
+	return "integer"
 }
 
 // jsonDepth is how deeply the line's arrays and objects nest (strings
