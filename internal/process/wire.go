@@ -306,4 +306,3 @@ func clip(b []byte, n int) []byte {
 	}
 	return b
 }
-
