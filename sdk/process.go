@@ -216,11 +216,17 @@ func putFrame(bp *[]byte) {
 // The reader role. Exactly one goroutine at a time reads stdin. It runs a
 // call (or a hook) itself when nothing else is waiting to be read, so that
 // a call's reply costs no goroutine switch and no new goroutine; should the
-// call take longer than handOffAfter, a timer gives the role to a new
-// goroutine, and the old one exits when its call is done. When more
-// requests are already buffered, each call gets a goroutine of its own at
-// once, so that calls run in parallel.
-const handOffAfter = 50 * time.Microsecond
+// call run for longer than handOffAfter (up to twice that), a timer gives
+// the role to a new goroutine, and the old one exits when its call is done.
+// When more requests are already buffered, each call gets a goroutine of
+// its own at once, so that calls run in parallel.
+//
+// The timer is not set for every call: arming a timer wakes another thread
+// of the runtime (to watch the new deadline), which costs more than the
+// call. It is armed when a call begins inline and none is pending, and at
+// each expiry it hands off a call that was running at the previous one, or
+// rearms while calls run, or stays disarmed until the next call.
+const handOffAfter = 100 * time.Microsecond
 
 // The states of a reader goroutine.
 const (
@@ -232,23 +238,54 @@ const (
 
 // reader is one goroutine's hold on the reader role.
 type reader struct {
-	s    *processServer
-	role atomic.Int32
-	slow *time.Timer // fires handOff while a call runs inline
+	s     *processServer
+	role  atomic.Int32
+	calls atomic.Uint64 // calls begun inline (or resumed after awaiting)
+	armed atomic.Bool   // watch is pending
+	seen  atomic.Uint64 // calls when watch was armed or last fired
+	watch *time.Timer   // tick, while calls run inline
 }
 
 func (s *processServer) readLoop() {
 	r := &reader{s: s}
-	r.slow = time.AfterFunc(time.Hour, r.handOff)
-	r.slow.Stop()
+	r.watch = time.AfterFunc(time.Hour, r.tick)
+	r.watch.Stop()
 	r.run()
 }
 
-// handOff gives the reader role to a new goroutine, when the call running
-// inline has not finished.
-func (r *reader) handOff() {
-	if r.role.CompareAndSwap(roleInline, roleHandedOff) {
+// inline marks the start of a call that runs on the reader's goroutine.
+func (r *reader) inline() {
+	r.calls.Add(1)
+	r.role.Store(roleInline)
+	r.arm()
+}
+
+// arm sets the timer unless it is pending.
+func (r *reader) arm() {
+	if r.armed.CompareAndSwap(false, true) {
+		r.seen.Store(r.calls.Load())
+		r.watch.Reset(handOffAfter)
+	}
+}
+
+// tick: a period has passed since the timer was armed. The call running
+// inline since then (no call began meanwhile) gets a new goroutine to read
+// in its place.
+func (r *reader) tick() {
+	n := r.calls.Load()
+	if n == r.seen.Load() && r.role.CompareAndSwap(roleInline, roleHandedOff) {
+		r.armed.Store(false)
 		go r.s.readLoop()
+		return
+	}
+	r.seen.Store(n)
+	if r.role.Load() == roleInline {
+		r.watch.Reset(handOffAfter) // another call runs: watch it
+		return
+	}
+	r.armed.Store(false)
+	if r.role.Load() == roleInline { // one began meanwhile, and saw the timer armed
+		r.arm()
 	}
 }
 
@@ -262,10 +299,8 @@ func (r *reader) run() {
 		if !run {
 			continue
 		}
-		r.role.Store(roleInline)
-		r.slow.Reset(handOffAfter)
+		r.inline()
 		s.handle(req, r)
-		r.slow.Stop()
 		putFrame(bp)
 		if !r.role.CompareAndSwap(roleInline, roleReading) {
 			return // handed off: another goroutine reads now

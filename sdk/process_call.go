@@ -106,9 +106,6 @@ func (h *requestHost) Invoke(ctx context.Context, target, method string, params 
 	// while its call waits: it reads the host's reply itself (serving what
 	// comes meanwhile), so that the reply costs no goroutine switch.
 	inline := h.r != nil && h.r.role.CompareAndSwap(roleInline, roleAwaiting)
-	if inline {
-		h.r.slow.Stop()
-	}
 	werr := s.write(b)
 	putFrame(bp)
 	var out map[string]any
@@ -122,8 +119,7 @@ func (h *requestHost) Invoke(ctx context.Context, target, method string, params 
 		out, err = s.await(ctx, id, ch, target, method)
 	}
 	if inline {
-		h.r.role.Store(roleInline)
-		h.r.slow.Reset(handOffAfter)
+		h.r.inline()
 	}
 	return out, err
 }
