@@ -82,9 +82,9 @@ type processServer struct {
 	wmu sync.Mutex // whole frames go out one at a time
 
 	mu       sync.Mutex
-	running  map[int64]context.CancelFunc // calls in flight, by id
-	calls    map[int64]chan hostReply     // the module's calls to other modules waiting for their replies, by id; nil if it makes none
-	nextCall int64                        // the id of the last such call
+	running  map[int64]*callCtx       // calls in flight, by id
+	calls    map[int64]chan hostReply // the module's calls to other modules waiting for their replies, by id; nil if it makes none
+	nextCall int64                    // the id of the last such call
 	ended    bool
 	exit     chan int // the exit code, once
 
@@ -98,7 +98,7 @@ func newProcessServer(m *Module, in io.Reader, out, stderr io.Writer, getenv fun
 	s := &processServer{
 		m: m, in: wire.NewReader(bufio.NewReaderSize(in, 64<<10), wire.CBOR, "stdin"), out: out, stderr: stderr, getenv: getenv,
 		dec:     wire.Decoder{Encoding: wire.CBOR, Names: make(map[string]string, len(m.methods))},
-		running: map[int64]context.CancelFunc{},
+		running: map[int64]*callCtx{},
 		base:    context.Background(),
 		exit:    make(chan int, 1),
 		jobs:    make(chan job),
@@ -186,7 +186,7 @@ func (s *processServer) end(code int) {
 	s.mu.Lock()
 	first := !s.ended
 	s.ended = true
-	running := make([]context.CancelFunc, 0, len(s.running))
+	running := make([]*callCtx, 0, len(s.running))
 	for _, c := range s.running {
 		running = append(running, c)
 	}
@@ -195,7 +195,7 @@ func (s *processServer) end(code int) {
 		return
 	}
 	for _, c := range running {
-		c()
+		c.cancel(context.Canceled)
 	}
 	s.exit <- code
 }
@@ -335,10 +335,10 @@ func (s *processServer) next(mayRun bool) (req request, bp *[]byte, run, stop bo
 	switch req.Kind {
 	case wire.Cancel:
 		s.mu.Lock()
-		cancel := s.running[req.ID]
+		call := s.running[req.ID]
 		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if call != nil {
+			call.cancel(context.Canceled)
 		}
 		putFrame(bp)
 	case wire.Ping:
@@ -425,24 +425,11 @@ func (s *processServer) handle(req request, r *reader) {
 	// Not derived from a cancelable context of the server's: that would
 	// cost an entry in its set of children on every call, under a lock all
 	// calls share. end cancels what runs through s.running instead.
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if req.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(s.base, req.Timeout)
-	} else {
-		ctx, cancel = context.WithCancel(s.base)
-	}
+	call := s.newCallCtx(&req, r)
+	var ctx context.Context = call
 	s.mu.Lock()
-	s.running[req.ID] = cancel
+	s.running[req.ID] = call
 	s.mu.Unlock()
-	if req.TraceParent != "" {
-		ctx = WithTraceParent(ctx, req.TraceParent)
-	}
-	if s.calls != nil {
-		// Call, in the method or hook, reaches other modules through the
-		// host, on behalf of this request.
-		ctx = withRequestHost(ctx, s.requestHost(ctx, req.ID, r))
-	}
 
 	var result []byte
 	var err error
@@ -462,7 +449,7 @@ func (s *processServer) handle(req request, r *reader) {
 	s.mu.Lock()
 	delete(s.running, req.ID)
 	s.mu.Unlock()
-	cancel()
+	call.cancel(context.Canceled)
 	s.reply(req.ID, result, err)
 }
 

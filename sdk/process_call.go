@@ -53,12 +53,6 @@ type requestHost struct {
 	deadline time.Time // the request's deadline; zero for none
 }
 
-func (s *processServer) requestHost(ctx context.Context, id int64, r *reader) *requestHost {
-	h := &requestHost{s: s, parent: id, r: r}
-	h.deadline, _ = ctx.Deadline()
-	return h
-}
-
 // hostReply is the host's reply to a call of the module's. result aliases
 // the frame bp, which the receiver puts back.
 type hostReply struct {

@@ -715,3 +715,60 @@ func TestProcessHostCallRecursion(t *testing.T) {
 		}
 	}
 }
+
+// TestCallContext: a request's context sets no timer until asked, yet
+// behaves as context.WithTimeout's: Err after the deadline, Done closed at
+// it, derived contexts and context.AfterFunc told when it ends.
+func TestCallContext(t *testing.T) {
+	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	req := &request{ID: 1, Timeout: 30 * time.Millisecond, TraceParent: "00-x"}
+	c := s.newCallCtx(req, nil)
+	if d, ok := c.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
+		t.Errorf("Deadline = %v, %v", d, ok)
+	}
+	if c.timer != nil || c.Err() != nil || TraceParent(c) != "00-x" {
+		t.Fatalf("a fresh context: timer %v, Err %v, trace %q", c.timer, c.Err(), TraceParent(c))
+	}
+	time.Sleep(35 * time.Millisecond)
+	if c.timer != nil || c.Err() != context.DeadlineExceeded {
+		t.Errorf("past its deadline, nobody waiting: timer %v, Err %v", c.timer, c.Err())
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done is not closed past the deadline")
+	}
+
+	// Waiting for it sets the timer; derived contexts and AfterFunc follow.
+	c = s.newCallCtx(&request{ID: 2, Timeout: 20 * time.Millisecond}, nil)
+	derived, cancel := context.WithCancel(c)
+	defer cancel()
+	ran := make(chan struct{})
+	context.AfterFunc(c, func() { close(ran) })
+	select {
+	case <-derived.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the derived context did not end at the deadline")
+	}
+	<-ran
+	if derived.Err() != context.DeadlineExceeded && derived.Err() != context.Canceled {
+		t.Errorf("derived Err = %v", derived.Err())
+	}
+
+	// The host's cancel ends it, with everything derived from it.
+	c = s.newCallCtx(&request{ID: 3}, nil)
+	derived, cancel = context.WithCancel(c)
+	defer cancel()
+	stopped := context.AfterFunc(c, func() { t.Error("a stopped AfterFunc ran") })
+	if !stopped() {
+		t.Error("stop reported that the function ran")
+	}
+	c.cancel(context.Canceled)
+	<-derived.Done()
+	if c.Err() != context.Canceled {
+		t.Errorf("Err = %v", c.Err())
+	}
+	if _, ok := c.Deadline(); ok {
+		t.Error("a request without timeout_us has a deadline")
+	}
+}
