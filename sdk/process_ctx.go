@@ -53,9 +53,10 @@ func (c *callCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	if c.done == nil {
 		c.done = make(chan struct{})
-		c.watch()
 		if c.err != nil {
 			close(c.done)
+		} else {
+			c.watch() // closes done if the deadline has passed
 		}
 	}
 	done := c.done

@@ -772,3 +772,16 @@ func TestCallContext(t *testing.T) {
 		t.Error("a request without timeout_us has a deadline")
 	}
 }
+
+// TestCallContextExpiredBeforeDone: Done asked for the first time after the
+// deadline passed is closed, once.
+func TestCallContextExpiredBeforeDone(t *testing.T) {
+	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	c := s.newCallCtx(&request{ID: 1, Timeout: time.Millisecond}, nil)
+	time.Sleep(2 * time.Millisecond)
+	<-c.Done()
+	c.cancel(context.Canceled)
+	if c.Err() != context.DeadlineExceeded {
+		t.Errorf("Err = %v", c.Err())
+	}
+}

@@ -46,8 +46,6 @@ type child struct {
 	pending map[int64]*call
 	nested  map[int64]*nestedCall // the child's calls to other modules in flight, by its id (see nested.go)
 	reading bool                  // a goroutine holds the reader role
-	// deadlineSet: stdout has a read deadline (owned by the reader role)
-	deadlineSet bool
 	adopted     bool   // the handshake is done and an instance owns the child
 	ended       bool   // the process has exited (it may have left replies to read)
 	killMsg     string // why the host killed it; the first reason wins
@@ -408,13 +406,10 @@ func (c *child) await(ctx context.Context, cl *call) (message, error) {
 // nil: until no reply is due that no caller waits for), then passes the
 // role on. ctx is own's; when it ends, own is abandoned.
 func (c *child) lead(ctx context.Context, own *call) (message, error) {
-	var deadline time.Time
 	if ctx.Done() != nil {
-		deadline, _ = ctx.Deadline()
-		if !deadline.IsZero() || c.deadlineSet {
-			c.stdout.SetReadDeadline(deadline)
-			c.deadlineSet = !deadline.IsZero()
-		}
+		// The context's end interrupts the read. No read deadline is set
+		// for the call's deadline: that would cost a timer of the poller's
+		// on every call, and the context has its own.
 		stop := context.AfterFunc(ctx, c.interrupt)
 		defer stop()
 	}
@@ -434,11 +429,11 @@ func (c *child) lead(ctx context.Context, own *call) (message, error) {
 		rep, err := c.codec.readMessage()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if ctx.Err() == nil {
-					// Another leader's interruption, come late.
-					c.stdout.SetReadDeadline(deadline)
-					c.deadlineSet = !deadline.IsZero()
-				}
+				// An interruption: this leader's context ended, or another
+				// leader's did and its interruption came late. It is
+				// cleared before the context is looked at (a context ends
+				// before it interrupts), so that none is lost.
+				c.stdout.SetReadDeadline(time.Time{})
 				continue
 			}
 			c.finish(err)
@@ -471,7 +466,7 @@ func (c *child) lead(ctx context.Context, own *call) (message, error) {
 }
 
 // interrupt makes the leader's read return: its context ended. (It may
-// come late, to a later leader, which then restores its own deadline.)
+// come late, to a later leader, which then clears it and reads on.)
 func (c *child) interrupt() { c.stdout.SetReadDeadline(time.Unix(1, 0)) }
 
 // deliver hands a reply to its call, and a child's own call or cancel to
@@ -530,10 +525,6 @@ func (c *child) backgroundDone() bool {
 // stepDown gives up the reader role: to a waiting caller, or to a goroutine
 // of its own while replies are due that no caller waits for.
 func (c *child) stepDown() {
-	if c.deadlineSet {
-		c.stdout.SetReadDeadline(time.Time{})
-		c.deadlineSet = false
-	}
 	c.mu.Lock()
 	c.reading = false
 	if c.gone != nil {
