@@ -28,7 +28,7 @@ type callCtx struct {
 	mu    sync.Mutex
 	done  chan struct{} // made by the first Done; closed once err is set
 	err   error
-	timer *time.Timer     // set by Done or AfterFunc when there is a deadline
+	timer *time.Timer    // set by Done or AfterFunc when there is a deadline
 	after map[int]func() // AfterFunc's functions, run when the context ends
 	next  int
 }

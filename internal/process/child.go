@@ -46,10 +46,10 @@ type child struct {
 	pending map[int64]*call
 	nested  map[int64]*nestedCall // the child's calls to other modules in flight, by its id (see nested.go)
 	reading bool                  // a goroutine holds the reader role
-	adopted     bool   // the handshake is done and an instance owns the child
-	ended       bool   // the process has exited (it may have left replies to read)
-	killMsg     string // why the host killed it; the first reason wins
-	gone        error  // why the child is finished; set once
+	adopted bool                  // the handshake is done and an instance owns the child
+	ended   bool                  // the process has exited (it may have left replies to read)
+	killMsg string                // why the host killed it; the first reason wins
+	gone    error                 // why the child is finished; set once
 
 	// procMu orders killing the process group against reaping the leader:
 	// the group is only signalled while the leader is not reaped, so its id
