@@ -325,7 +325,7 @@ func (s *processServer) next(mayRun bool) (req request, bp *[]byte, run, stop bo
 		s.end(1)
 		return request{}, nil, false, true
 	}
-	req, err = s.dec.Decode(*bp)
+	req, err = s.dec.DecodeCBOR(*bp)
 	if err != nil {
 		s.logf("%v", err)
 		putFrame(bp)

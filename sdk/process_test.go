@@ -446,7 +446,7 @@ func FuzzProcessRequest(f *testing.F) {
 	}
 	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := s.dec.Decode(data)
+		req, err := s.dec.DecodeCBOR(data)
 		if err != nil {
 			return
 		}

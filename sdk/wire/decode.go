@@ -34,19 +34,36 @@ type Decoder struct {
 	dec cbor.Decoder
 }
 
-// Decode decodes one message: a CBOR frame's body or a JSON line. Raw values
-// in the Message alias body. A message that breaks the protocol is a
-// *ProtocolError.
+// Decode decodes one message: a CBOR frame's body, or a JSON line when the
+// Decoder's Encoding is JSON. Raw values in the Message alias body. A
+// message that breaks the protocol is a *ProtocolError.
 func (d *Decoder) Decode(body []byte) (Message, error) {
+	if d.Encoding == JSON {
+		return d.DecodeJSON(body)
+	}
+	return d.DecodeCBOR(body)
+}
+
+// DecodeCBOR is Decode for CBOR, whatever the Encoding. A program that
+// speaks only CBOR (the Go SDK's child side) calls it rather than Decode,
+// so that the JSON decoder is not linked into it.
+func (d *Decoder) DecodeCBOR(body []byte) (Message, error) {
 	var m Message
 	var f fields
-	var err error
-	if d.Encoding == JSON {
-		err = d.decodeJSON(body, &m, &f)
-	} else {
-		err = d.decodeCBOR(body, &m, &f)
+	if err := d.decodeCBOR(body, &m, &f); err != nil {
+		return Message{}, err
 	}
-	if err != nil {
+	if err := d.check(&m, &f); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// DecodeJSON is Decode for JSON, whatever the Encoding.
+func (d *Decoder) DecodeJSON(line []byte) (Message, error) {
+	var m Message
+	var f fields
+	if err := d.decodeJSON(line, &m, &f); err != nil {
 		return Message{}, err
 	}
 	if err := d.check(&m, &f); err != nil {
