@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
@@ -332,10 +332,11 @@ func decodeCBORError(c *cbor.Decoder) (*ErrorBody, error) {
 	return e, nil
 }
 
-// decodeJSON reads the envelope with encoding/json's tokenizer: keys match
-// exactly (not case-insensitively, as encoding/json's struct fields would),
-// a key of the protocol may not come twice, and values stay raw (the
-// receiver decodes them with the value model's rules).
+// decodeJSON reads the envelope: the line is checked to be one JSON value
+// (json.Valid, which allocates nothing), then its members are scanned in
+// place. Keys match exactly (not case-insensitively, as encoding/json's
+// struct fields would), a key of the protocol may not come twice, and
+// values stay raw (the receiver decodes them with the value model's rules).
 func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 	bad := func(err error) error {
 		return Errorf("a line that is not a JSON object of the protocol: %v (the line starts %q%s)", err, clip(line, 80), TextHint(line))
@@ -343,20 +344,19 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 	if depth := jsonDepth(line); depth > MaxDepth {
 		return bad(fmt.Errorf("nested deeper than %d", MaxDepth))
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil {
+	if !json.Valid(line) {
+		var v json.RawMessage
+		err := json.Unmarshal(line, &v)
+		if err == nil {
+			err = errors.New("not one JSON value")
+		}
 		return bad(err)
-	} else if tok != json.Delim('{') {
-		return bad(fmt.Errorf("want a JSON object, found %v", tok))
+	}
+	if i := skipSpace(line, 0); line[i] != '{' {
+		return bad(fmt.Errorf("want a JSON object, found %s", jsonKind(line[i:])))
 	}
 	var seen uint16
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return bad(err)
-		}
-		key, _ := tok.(string)
+	return members(line, func(key string, raw []byte) error {
 		if bit := jsonKeys[key]; bit != 0 {
 			if seen&bit != 0 {
 				return bad(fmt.Errorf("the key %q is given twice", key))
@@ -365,12 +365,8 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 		}
 		switch key {
 		case "t":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return bad(err)
-			}
-			var t string
-			if raw[0] != '"' || json.Unmarshal(raw, &t) != nil {
+			t, ok := jsonString(raw)
+			if !ok {
 				return Errorf(`"t" is %s, not a string`, jsonKind(raw))
 			}
 			f.hasT = true
@@ -378,10 +374,7 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 				m.Type = t
 			}
 		case "id", "parent", "timeout_us":
-			v, ok, err := jsonInt(dec, key, f)
-			if err != nil {
-				return err
-			}
+			v, ok := jsonInt(raw, key, f)
 			switch {
 			case !ok:
 			case key == "id":
@@ -392,14 +385,10 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 				m.Timeout = timeoutOf(v)
 			}
 		case "method", "target", "traceparent":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return bad(err)
-			}
-			var s string
-			if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			s, ok := jsonString(raw)
+			if !ok {
 				f.mistyped(key, Errorf("%q is %s, not a string", key, jsonKind(raw)))
-				continue
+				return nil
 			}
 			switch key {
 			case "method":
@@ -410,65 +399,136 @@ func (d *Decoder) decodeJSON(line []byte, m *Message, f *fields) error {
 				m.TraceParent = s
 			}
 		case "params", "config", "result":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return bad(err)
-			}
-			switch {
-			case string(raw) == "null":
-				raw = nil
-			case raw[0] != '{':
+			var v Raw
+			switch raw[0] {
+			case 'n':
+			case '{':
+				v = Raw(raw)
+			default:
 				f.mistyped(key, Errorf("%q is %s, not a map", key, jsonKind(raw)))
-				continue
+				return nil
 			}
 			switch key {
 			case "params":
-				m.Params = Raw(raw)
+				m.Params = v
 			case "config":
-				m.Config = Raw(raw)
+				m.Config = v
 			default:
-				m.Result = Raw(raw)
+				m.Result = v
 			}
 		case "error":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return bad(err)
-			}
-			if string(raw) == "null" {
-				continue
-			}
-			if raw[0] != '{' {
+			switch raw[0] {
+			case 'n':
+				return nil
+			case '{':
+			default:
 				f.mistyped(key, Errorf(`"error" is %s, not a map`, jsonKind(raw)))
-				continue
+				return nil
 			}
-			var e struct {
-				Code    json.RawMessage `json:"code"`
-				Message json.RawMessage `json:"message"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return bad(fmt.Errorf(`"error": %v`, err))
-			}
-			m.Err = &ErrorBody{}
-			json.Unmarshal(e.Code, &m.Err.Code) // not a string: no code
-			json.Unmarshal(e.Message, &m.Err.Message)
-			f.hasError = true
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return bad(err)
-			}
+			e := &ErrorBody{}
+			members(raw, func(k string, v []byte) error {
+				switch k {
+				case "code":
+					e.Code, _ = jsonString(v) // not a string: no code
+				case "message":
+					e.Message, _ = jsonString(v)
+				}
+				return nil
+			})
+			m.Err, f.hasError = e, true
+		}
+		return nil
+	})
+}
+
+// members calls fn with each member of the JSON object obj (valid JSON,
+// white space allowed around it): its key, unquoted, and its value, raw.
+func members(obj []byte, fn func(key string, raw []byte) error) error {
+	i := skipSpace(obj, 0) + 1 // past '{'
+	for {
+		i = skipSpace(obj, i)
+		switch obj[i] {
+		case '}':
+			return nil
+		case ',':
+			i = skipSpace(obj, i+1)
+		}
+		end := skipString(obj, i)
+		key, _ := jsonString(obj[i:end])
+		i = skipSpace(obj, end) + 1 // past ':'
+		i = skipSpace(obj, i)
+		end = skipValue(obj, i)
+		if err := fn(key, obj[i:end]); err != nil {
+			return err
+		}
+		i = end
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the end of the string that starts at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return bad(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			err = errors.New("more after the object")
+	return len(b)
+}
+
+// skipValue returns the end of the (valid) value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
 		}
-		return bad(err)
+		i++
 	}
-	return nil
+	return i
+}
+
+// jsonString unquotes a raw JSON string; ok is false for another kind of
+// value. Invalid UTF-8 becomes U+FFFD, as encoding/json makes it.
+func jsonString(raw []byte) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return strings.ToValidUTF8(string(body), "\uFFFD"), true
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // jsonKeys are the keys of the protocol, each a bit.
@@ -478,22 +538,18 @@ var jsonKeys = map[string]uint16{
 }
 
 // jsonInt reads an integer literal within int64 (no fraction, no
-// exponent).
-// A value of another kind is noted in f (ok false).
-func jsonInt(dec *json.Decoder, key string, f *fields) (v int64, ok bool, err error) {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return 0, false, Errorf("a line that is not a JSON object of the protocol: %q: %v", key, err)
-	}
+// exponent). A value of another kind is noted in f (ok false).
+func jsonInt(raw []byte, key string, f *fields) (v int64, ok bool) {
 	if kind := jsonKind(raw); kind != "integer" {
 		f.mistyped(key, Errorf("%q is %s, not an integer", key, kind))
-		return 0, false, nil
+		return 0, false
 	}
-	if v, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
 		f.mistyped(key, Errorf("%q is %s, an integer outside int64", key, raw))
-		return 0, false, nil
+		return 0, false
 	}
-	return v, true, nil
+	return v, true
 }
 
 // jsonKind names the kind of a raw JSON value in errors, as cbor.Kind
