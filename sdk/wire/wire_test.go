@@ -258,6 +258,18 @@ func TestLenient(t *testing.T) {
 			t.Errorf("%s: a null result: %+v, %v", enc, m, err)
 		}
 	}
+	// JSON as other encoders write it: white space anywhere, escapes in keys
+	// and strings.
+	dj := Decoder{Encoding: JSON, FromChild: true}
+	for _, line := range []string{
+		" { \"t\" : \"error\" ,\n\"id\":\t4, \"error\" : { \"code\" : \"bad_params\" , \"message\" : \"a \\\"q\\\" \\u00e9\" } } ",
+		`{"\u0074":"err\u006fr","id":4,"x":{"y":[1,"}",{"z":"]"}]},"error":{"message":"a \"q\" é","code":"bad_params"}}`,
+	} {
+		m, err := dj.Decode([]byte(line))
+		if err != nil || m.Kind != Error || m.ID != 4 || m.Err == nil || *m.Err != (ErrorBody{Code: "bad_params", Message: `a "q" é`}) {
+			t.Errorf("%s: %+v (%+v), %v", line, m, m.Err, err)
+		}
+	}
 	// Indefinite lengths and the self-describe tag, as other languages'
 	// encoders may write them.
 	body := []byte{0xd9, 0xd9, 0xf7, 0xbf, 0x61, 't', 0x64, 'p', 'i', 'n', 'g', 0x62, 'i', 'd', 0x05, 0xff}
