@@ -3,20 +3,18 @@ package sdk
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // The child side of the process transport. The protocol is written down in
@@ -38,26 +36,18 @@ import (
 //
 // This SDK speaks versions 1 and 2 with the CBOR encoding, and picks the
 // highest the host offers. A Go module needs none of this: sdk.Main serves
-// the protocol when HOTMOD_PROCESS is set.
+// the protocol when HOTMOD_PROCESS is set. The messages and their framing
+// are package wire's, which the host uses too.
 
 // Names and numbers of the protocol (see docs/process-protocol.md).
 const (
-	processEnv          = "HOTMOD_PROCESS"
-	processVersionsEnv  = "HOTMOD_PROCESS_VERSIONS"
-	processEncodingsEnv = "HOTMOD_PROCESS_ENCODINGS"
+	processEnv          = wire.EnvProcess
+	processVersionsEnv  = wire.EnvVersions
+	processEncodingsEnv = wire.EnvEncodings
 	processMinVersion   = 1 // the versions this SDK speaks
 	processVersion      = 2
-	processMaxFrame     = 16 << 20
+	processMaxFrame     = wire.MaxFrame
 )
-
-// processHello is the handshake line a child writes first.
-type processHello struct {
-	Hotmod   string    `json:"hotmod"`
-	Version  int       `json:"version,omitempty"`
-	Encoding string    `json:"encoding,omitempty"`
-	Manifest *Manifest `json:"manifest,omitempty"`
-	Error    string    `json:"error,omitempty"`
-}
 
 // serveProcess serves m on the process's stdin and stdout until the host
 // closes the module or goes away, and returns the exit code. The module's
@@ -75,11 +65,10 @@ func serveProcess(m *Module) int {
 // processServer is one child's end of the protocol.
 type processServer struct {
 	m      *Module
-	in     *bufio.Reader
+	in     *wire.Reader
 	out    io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	names  map[string]string // method names, to turn request bytes into strings without allocating
 
 	version int // the protocol version picked in the hello
 	// base is the context requests derive from. When the module cannot
@@ -88,15 +77,14 @@ type processServer struct {
 	base context.Context
 
 	// Used by the goroutine that holds the reader role (see reader).
-	hdr [4]byte
-	dec *cbor.Decoder
+	dec wire.Decoder
 
 	wmu sync.Mutex // whole frames go out one at a time
 
 	mu       sync.Mutex
-	running  map[int64]context.CancelFunc // calls in flight, by id
-	calls    map[int64]chan hostReply     // the module's calls to other modules waiting for their replies, by id; nil if it makes none
-	nextCall int64                        // the id of the last such call
+	running  map[int64]*callCtx       // calls in flight, by id
+	calls    map[int64]chan hostReply // the module's calls to other modules waiting for their replies, by id; nil if it makes none
+	nextCall int64                    // the id of the last such call
 	ended    bool
 	exit     chan int // the exit code, once
 
@@ -108,16 +96,15 @@ type processServer struct {
 
 func newProcessServer(m *Module, in io.Reader, out, stderr io.Writer, getenv func(string) string) *processServer {
 	s := &processServer{
-		m: m, in: bufio.NewReaderSize(in, 64<<10), out: out, stderr: stderr, getenv: getenv,
-		names:   make(map[string]string, len(m.methods)),
-		dec:     cbor.NewDecoder(nil, cbor.DefaultLimits),
-		running: map[int64]context.CancelFunc{},
+		m: m, in: wire.NewReader(bufio.NewReaderSize(in, 64<<10), wire.CBOR, "stdin"), out: out, stderr: stderr, getenv: getenv,
+		dec:     wire.Decoder{Encoding: wire.CBOR, Names: make(map[string]string, len(m.methods))},
+		running: map[int64]*callCtx{},
 		base:    context.Background(),
 		exit:    make(chan int, 1),
 		jobs:    make(chan job),
 	}
-	for name := range m.methods {
-		s.names[name] = name
+	for name := range m.methods { // method names: no string allocated to read them
+		s.dec.Names[name] = name
 	}
 	return s
 }
@@ -135,7 +122,7 @@ func (s *processServer) serve() int {
 
 // hello negotiates the version and encoding and writes the handshake line.
 func (s *processServer) hello() error {
-	h := processHello{Hotmod: "process"}
+	var h wire.Hello
 	version, err := pickProcessVersion(s.getenv(processVersionsEnv))
 	if err == nil {
 		err = checkProcessEncoding(s.getenv(processEncodingsEnv))
@@ -144,17 +131,20 @@ func (s *processServer) hello() error {
 		err = s.m.Validate()
 	}
 	if err == nil {
-		man := s.m.Manifest()
-		h.Version, h.Encoding, h.Manifest = version, "cbor", &man
+		man, merr := json.Marshal(s.m.Manifest())
+		if merr != nil {
+			return fmt.Errorf("hotmod: encoding the manifest: %v", merr)
+		}
+		h.Version, h.Encoding, h.Manifest = version, wire.CBOR, man
 		s.setVersion(version)
 	} else {
 		h.Error = fmt.Sprintf("%s@%s: %v", s.m.name, s.m.version, err)
 	}
-	line, merr := json.Marshal(h)
+	line, merr := wire.AppendHello(nil, h)
 	if merr != nil {
-		return fmt.Errorf("hotmod: encoding the handshake: %v", merr)
+		return fmt.Errorf("hotmod: %v", merr)
 	}
-	if _, werr := s.out.Write(append(line, '\n')); werr != nil {
+	if _, werr := s.out.Write(line); werr != nil {
 		return fmt.Errorf("hotmod: writing the handshake: %v", werr)
 	}
 	if err != nil {
@@ -166,17 +156,9 @@ func (s *processServer) hello() error {
 // pickProcessVersion picks the version to speak from the host's offer,
 // "LOW-HIGH" or "N" ("" offers version 1): the highest that this SDK speaks.
 func pickProcessVersion(offer string) (int, error) {
-	if offer == "" {
-		offer = "1"
-	}
-	lo, hi, found := strings.Cut(offer, "-")
-	if !found {
-		hi = lo
-	}
-	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
-	if err1 != nil || err2 != nil || l < 1 || h < l {
-		return 0, fmt.Errorf("%s=%q is not a version range such as 1-2", processVersionsEnv, offer)
+	l, h, err := wire.ParseVersions(offer)
+	if err != nil {
+		return 0, err
 	}
 	if l > processVersion || h < processMinVersion {
 		return 0, fmt.Errorf("the host offers process protocol versions %d-%d; this module's sdk %s speaks versions %d-%d: rebuild it with an sdk that matches the host",
@@ -187,11 +169,8 @@ func pickProcessVersion(offer string) (int, error) {
 
 // checkProcessEncoding checks that the host accepts CBOR ("" means it does).
 func checkProcessEncoding(offer string) error {
-	if offer == "" {
-		return nil
-	}
-	for _, e := range strings.Split(offer, ",") {
-		if strings.TrimSpace(e) == "cbor" {
+	for _, e := range wire.ParseEncodings(offer) {
+		if e == wire.CBOR {
 			return nil
 		}
 	}
@@ -207,7 +186,7 @@ func (s *processServer) end(code int) {
 	s.mu.Lock()
 	first := !s.ended
 	s.ended = true
-	running := make([]context.CancelFunc, 0, len(s.running))
+	running := make([]*callCtx, 0, len(s.running))
 	for _, c := range s.running {
 		running = append(running, c)
 	}
@@ -216,39 +195,14 @@ func (s *processServer) end(code int) {
 		return
 	}
 	for _, c := range running {
-		c()
+		c.cancel(context.Canceled)
 	}
 	s.exit <- code
 }
 
-// The messages a host sends.
-const (
-	msgUnknown = iota
-	msgCall
-	msgCancel
-	msgPing
-	msgInit
-	msgCheck
-	msgClose
-	msgResult // version 2: the reply to one of the module's calls
-	msgError  // version 2: the same, an error
-)
-
-// request is one decoded message from the host. params, config and result
-// alias the frame.
-type request struct {
-	kind    int
-	kindStr string // for an unknown kind
-	id      int64
-	hasID   bool
-	method  string
-	params  []byte
-	config  []byte
-	timeout time.Duration
-	trace   string // the caller's W3C traceparent, when the host traces
-	result  []byte // msgResult; nil for none
-	err     *Error // msgError
-}
+// request is one decoded message from the host (a wire.Message): its Raw
+// values alias the frame it came in.
+type request = wire.Message
 
 // frames are buffers for requests and replies.
 var frames = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -262,11 +216,17 @@ func putFrame(bp *[]byte) {
 // The reader role. Exactly one goroutine at a time reads stdin. It runs a
 // call (or a hook) itself when nothing else is waiting to be read, so that
 // a call's reply costs no goroutine switch and no new goroutine; should the
-// call take longer than handOffAfter, a timer gives the role to a new
-// goroutine, and the old one exits when its call is done. When more
-// requests are already buffered, each call gets a goroutine of its own at
-// once, so that calls run in parallel.
-const handOffAfter = 50 * time.Microsecond
+// call run for longer than handOffAfter (up to twice that), a timer gives
+// the role to a new goroutine, and the old one exits when its call is done.
+// When more requests are already buffered, each call gets a goroutine of
+// its own at once, so that calls run in parallel.
+//
+// The timer is not set for every call: arming a timer wakes another thread
+// of the runtime (to watch the new deadline), which costs more than the
+// call. It is armed when a call begins inline and none is pending, and at
+// each expiry it hands off a call that was running at the previous one, or
+// rearms while calls run, or stays disarmed until the next call.
+const handOffAfter = 100 * time.Microsecond
 
 // The states of a reader goroutine.
 const (
@@ -278,23 +238,54 @@ const (
 
 // reader is one goroutine's hold on the reader role.
 type reader struct {
-	s    *processServer
-	role atomic.Int32
-	slow *time.Timer // fires handOff while a call runs inline
+	s     *processServer
+	role  atomic.Int32
+	calls atomic.Uint64 // calls begun inline (or resumed after awaiting)
+	armed atomic.Bool   // watch is pending
+	seen  atomic.Uint64 // calls when watch was armed or last fired
+	watch *time.Timer   // tick, while calls run inline
 }
 
 func (s *processServer) readLoop() {
 	r := &reader{s: s}
-	r.slow = time.AfterFunc(time.Hour, r.handOff)
-	r.slow.Stop()
+	r.watch = time.AfterFunc(time.Hour, r.tick)
+	r.watch.Stop()
 	r.run()
 }
 
-// handOff gives the reader role to a new goroutine, when the call running
-// inline has not finished.
-func (r *reader) handOff() {
-	if r.role.CompareAndSwap(roleInline, roleHandedOff) {
+// inline marks the start of a call that runs on the reader's goroutine.
+func (r *reader) inline() {
+	r.calls.Add(1)
+	r.role.Store(roleInline)
+	r.arm()
+}
+
+// arm sets the timer unless it is pending.
+func (r *reader) arm() {
+	if r.armed.CompareAndSwap(false, true) {
+		r.seen.Store(r.calls.Load())
+		r.watch.Reset(handOffAfter)
+	}
+}
+
+// tick: a period has passed since the timer was armed. The call running
+// inline since then (no call began meanwhile) gets a new goroutine to read
+// in its place.
+func (r *reader) tick() {
+	n := r.calls.Load()
+	if n == r.seen.Load() && r.role.CompareAndSwap(roleInline, roleHandedOff) {
+		r.armed.Store(false)
 		go r.s.readLoop()
+		return
+	}
+	r.seen.Store(n)
+	if r.role.Load() == roleInline {
+		r.watch.Reset(handOffAfter) // another call runs: watch it
+		return
+	}
+	r.armed.Store(false)
+	if r.role.Load() == roleInline { // one began meanwhile, and saw the timer armed
+		r.arm()
 	}
 }
 
@@ -308,10 +299,8 @@ func (r *reader) run() {
 		if !run {
 			continue
 		}
-		r.role.Store(roleInline)
-		r.slow.Reset(handOffAfter)
+		r.inline()
 		s.handle(req, r)
-		r.slow.Stop()
 		putFrame(bp)
 		if !r.role.CompareAndSwap(roleInline, roleReading) {
 			return // handed off: another goroutine reads now
@@ -336,44 +325,42 @@ func (s *processServer) next(mayRun bool) (req request, bp *[]byte, run, stop bo
 		s.end(1)
 		return request{}, nil, false, true
 	}
-	req, err = s.parse(*bp)
+	req, err = s.dec.DecodeCBOR(*bp)
 	if err != nil {
 		s.logf("%v", err)
 		putFrame(bp)
 		s.end(1)
 		return request{}, nil, false, true
 	}
-	switch req.kind {
-	case msgCancel:
+	switch req.Kind {
+	case wire.Cancel:
 		s.mu.Lock()
-		cancel := s.running[req.id]
+		call := s.running[req.ID]
 		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if call != nil {
+			call.cancel(context.Canceled)
 		}
 		putFrame(bp)
-	case msgPing:
+	case wire.Ping:
 		putFrame(bp)
-		s.reply(req.id, nil, nil)
-	case msgResult, msgError:
+		s.reply(req.ID, nil, nil)
+	case wire.Result, wire.Error:
 		if s.version >= 2 {
 			s.deliver(req, bp) // the reply to a call of the module's: bp goes with it
 			break
 		}
 		putFrame(bp)
-		if req.hasID {
-			s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host", req.kindStr, s.version))
-		}
-	case msgUnknown:
+		s.reply(req.ID, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host", req.Kind, s.version))
+	case wire.Unknown:
 		putFrame(bp)
-		if req.hasID {
-			s.reply(req.id, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host (its sdk %s speaks versions %d-%d)",
-				req.kindStr, s.version, Version, processMinVersion, processVersion))
+		if req.HasID {
+			s.reply(req.ID, nil, Errorf(CodeInternal, "unknown message type %q: this module speaks process protocol version %d with this host (its sdk %s speaks versions %d-%d)",
+				req.Type, s.version, Version, processMinVersion, processVersion))
 		}
-	case msgClose:
+	case wire.Close:
 		putFrame(bp)
 		err := s.closeHook()
-		s.reply(req.id, nil, err)
+		s.reply(req.ID, nil, err)
 		s.end(0)
 		return request{}, nil, false, true
 	default: // a call, init or check
@@ -420,140 +407,16 @@ func (s *processServer) worker(j job) {
 	}
 }
 
-// readFrame reads one frame into a pooled buffer.
+// readFrame reads one frame into a pooled buffer of its own: a request
+// run on a worker keeps it while the reader reads on.
 func (s *processServer) readFrame() (*[]byte, error) {
-	if _, err := io.ReadFull(s.in, s.hdr[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return nil, errors.New("stdin ended in the middle of a frame header")
-		}
+	body, err := s.in.Next()
+	if err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(s.hdr[:])
-	if n == 0 || n > processMaxFrame {
-		return nil, fmt.Errorf("protocol error: a frame of %d bytes (1 to %d allowed)", n, processMaxFrame)
-	}
 	bp := frames.Get().(*[]byte)
-	if cap(*bp) < int(n) {
-		*bp = make([]byte, n)
-	}
-	*bp = (*bp)[:n]
-	if _, err := io.ReadFull(s.in, *bp); err != nil {
-		putFrame(bp)
-		return nil, fmt.Errorf("stdin ended in the middle of a frame of %d bytes: %v", n, err)
-	}
+	*bp = append((*bp)[:0], body...)
 	return bp, nil
-}
-
-// parse decodes a request: a CBOR map whose unknown keys are skipped.
-func (s *processServer) parse(b []byte) (request, error) {
-	var req request
-	d := s.dec
-	d.Reset(b)
-	defer d.Reset(nil)
-	bad := func(err error) (request, error) {
-		return request{}, fmt.Errorf("protocol error: a request that is not a CBOR map of the protocol: %v", err)
-	}
-	n, err := d.ReadMapHeader()
-	if err != nil {
-		return bad(err)
-	}
-	for i := 0; n < 0 && !d.AtBreak() || i < n; i++ {
-		key, err := d.ReadStringBytes()
-		if err != nil {
-			return bad(err)
-		}
-		switch string(key) {
-		case "t":
-			t, err := d.ReadStringBytes()
-			if err != nil {
-				return bad(err)
-			}
-			switch string(t) {
-			case "call":
-				req.kind = msgCall
-			case "cancel":
-				req.kind = msgCancel
-			case "ping":
-				req.kind = msgPing
-			case "init":
-				req.kind = msgInit
-			case "check":
-				req.kind = msgCheck
-			case "close":
-				req.kind = msgClose
-			case "result":
-				req.kind, req.kindStr = msgResult, "result"
-			case "error":
-				req.kind, req.kindStr = msgError, "error"
-			default:
-				req.kind, req.kindStr = msgUnknown, string(t)
-			}
-		case "id":
-			if req.id, err = d.ReadInt(); err != nil {
-				return bad(err)
-			}
-			req.hasID = true
-		case "method":
-			m, err := d.ReadStringBytes()
-			if err != nil {
-				return bad(err)
-			}
-			var ok bool
-			if req.method, ok = s.names[string(m)]; !ok {
-				req.method = string(m)
-			}
-		case "params", "config", "result":
-			start := d.Offset()
-			if err := d.Skip(); err != nil {
-				return bad(err)
-			}
-			switch string(key) {
-			case "params":
-				req.params = b[start:d.Offset()]
-			case "config":
-				req.config = b[start:d.Offset()]
-			default:
-				req.result = b[start:d.Offset()]
-			}
-		case "error":
-			if req.err, err = parseHostError(d); err != nil {
-				return bad(err)
-			}
-		case "traceparent":
-			tp, err := d.ReadStringBytes()
-			if err != nil {
-				return bad(err)
-			}
-			req.trace = string(tp)
-		case "timeout_us":
-			us, err := d.ReadInt()
-			if err != nil {
-				return bad(err)
-			}
-			if us > 0 {
-				req.timeout = time.Duration(us) * time.Microsecond
-			}
-		default:
-			if err := d.Skip(); err != nil {
-				return bad(err)
-			}
-		}
-	}
-	if n < 0 {
-		if err := d.ReadBreak(); err != nil {
-			return bad(err)
-		}
-	}
-	if !d.Done() {
-		return bad(fmt.Errorf("%d bytes after the map", len(b)-d.Offset()))
-	}
-	if req.kind != msgUnknown && !req.hasID {
-		return bad(errors.New(`no "id"`))
-	}
-	if req.kind == msgError && req.err == nil {
-		return bad(errors.New(`an "error" message without "error"`))
-	}
-	return req, nil
 }
 
 // handle runs a call, an init or a check, and replies. r is the reader
@@ -562,41 +425,32 @@ func (s *processServer) handle(req request, r *reader) {
 	// Not derived from a cancelable context of the server's: that would
 	// cost an entry in its set of children on every call, under a lock all
 	// calls share. end cancels what runs through s.running instead.
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if req.timeout > 0 {
-		ctx, cancel = context.WithTimeout(s.base, req.timeout)
-	} else {
-		ctx, cancel = context.WithCancel(s.base)
-	}
+	call := s.newCallCtx(&req, r)
+	var ctx context.Context = call
 	s.mu.Lock()
-	s.running[req.id] = cancel
+	s.running[req.ID] = call
 	s.mu.Unlock()
-	if req.trace != "" {
-		ctx = WithTraceParent(ctx, req.trace)
-	}
-	if s.calls != nil {
-		// Call, in the method or hook, reaches other modules through the
-		// host, on behalf of this request.
-		ctx = withRequestHost(ctx, s.requestHost(ctx, req.id, r))
-	}
 
 	var result []byte
 	var err error
-	switch req.kind {
-	case msgCall:
-		result, err = s.invoke(ctx, req.method, req.params)
-	case msgInit:
-		err = s.initHook(ctx, req.config)
-	case msgCheck:
+	switch req.Kind {
+	case wire.Call:
+		params := []byte(req.Params)
+		if params == nil {
+			params = emptyMap
+		}
+		result, err = s.invoke(ctx, req.Method, params)
+	case wire.Init:
+		err = s.initHook(ctx, req.Config)
+	case wire.Check:
 		err = s.hook("OnCheck", func() error { return s.m.Check(ctx) })
 	}
 
 	s.mu.Lock()
-	delete(s.running, req.id)
+	delete(s.running, req.ID)
 	s.mu.Unlock()
-	cancel()
-	s.reply(req.id, result, err)
+	call.cancel(context.Canceled)
+	s.reply(req.ID, result, err)
 }
 
 // invoke calls a method; a panic becomes an error with code panic and its
@@ -610,9 +464,12 @@ func (s *processServer) invoke(ctx context.Context, method string, params []byte
 	return s.m.InvokeCBOR(ctx, method, params)
 }
 
+// emptyMap is the CBOR of {}: a call's params when the host sent none.
+var emptyMap = []byte{0xa0}
+
 func (s *processServer) initHook(ctx context.Context, raw []byte) error {
 	var config map[string]any
-	if len(raw) > 0 && raw[0] != 0xf6 && raw[0] != 0xf7 { // not null or undefined
+	if len(raw) > 0 { // nil: null
 		var err error
 		if config, err = cbor.UnmarshalMap(raw); err != nil {
 			return Errorf(CodeBadParams, "the module's configuration is %s", cborProblem(err))
@@ -648,37 +505,16 @@ func (s *processServer) reply(id int64, result []byte, err error) {
 	if err == nil && len(result) > processMaxFrame-64 {
 		err = Errorf(CodeModule, "the result of %d bytes is over the process protocol's frame limit of %d bytes", len(result), processMaxFrame)
 	}
-	bp := frames.Get().(*[]byte)
-	b := append((*bp)[:0], 0, 0, 0, 0)
+	msg := wire.Message{Kind: wire.Result, ID: id, Result: result}
 	if err != nil {
 		e := AsError(err)
-		b = cbor.AppendMapHeader(b, 3)
-		b = cbor.AppendString(b, "t")
-		b = cbor.AppendString(b, "error")
-		b = cbor.AppendString(b, "id")
-		b = cbor.AppendInt(b, id)
-		b = cbor.AppendString(b, "error")
-		b = cbor.AppendMapHeader(b, 2)
-		b = cbor.AppendString(b, "code")
-		b = cbor.AppendString(b, strings.ToValidUTF8(string(e.Code), "\uFFFD"))
-		b = cbor.AppendString(b, "message")
-		b = cbor.AppendString(b, strings.ToValidUTF8(e.Message, "\uFFFD"))
-	} else {
-		n := 2
-		if result != nil {
-			n = 3
-		}
-		b = cbor.AppendMapHeader(b, n)
-		b = cbor.AppendString(b, "t")
-		b = cbor.AppendString(b, "result")
-		b = cbor.AppendString(b, "id")
-		b = cbor.AppendInt(b, id)
-		if result != nil {
-			b = cbor.AppendString(b, "result")
-			b = append(b, result...)
-		}
+		msg = wire.Message{Kind: wire.Error, ID: id, Err: &wire.ErrorBody{Code: string(e.Code), Message: e.Message}}
 	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	bp := frames.Get().(*[]byte)
+	b, aerr := wire.Append((*bp)[:0], wire.CBOR, &msg)
+	if aerr != nil { // over the limit: cannot be, with the result's checked
+		b, _ = wire.Append((*bp)[:0], wire.CBOR, &wire.Message{Kind: wire.Error, ID: id, Err: &wire.ErrorBody{Code: string(CodeInternal), Message: aerr.Error()}})
+	}
 	s.write(b)
 	*bp = b
 	putFrame(bp)

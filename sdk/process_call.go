@@ -2,13 +2,13 @@ package sdk
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // Calls from a module in a child process to other modules (process protocol
@@ -53,18 +53,12 @@ type requestHost struct {
 	deadline time.Time // the request's deadline; zero for none
 }
 
-func (s *processServer) requestHost(ctx context.Context, id int64, r *reader) *requestHost {
-	h := &requestHost{s: s, parent: id, r: r}
-	h.deadline, _ = ctx.Deadline()
-	return h
-}
-
 // hostReply is the host's reply to a call of the module's. result aliases
 // the frame bp, which the receiver puts back.
 type hostReply struct {
 	bp     *[]byte
 	result []byte // CBOR; nil for none
-	err    *Error
+	err    *wire.ErrorBody
 }
 
 // Invoke sends the call to the host and waits for its reply.
@@ -106,9 +100,6 @@ func (h *requestHost) Invoke(ctx context.Context, target, method string, params 
 	// while its call waits: it reads the host's reply itself (serving what
 	// comes meanwhile), so that the reply costs no goroutine switch.
 	inline := h.r != nil && h.r.role.CompareAndSwap(roleInline, roleAwaiting)
-	if inline {
-		h.r.slow.Stop()
-	}
 	werr := s.write(b)
 	putFrame(bp)
 	var out map[string]any
@@ -122,8 +113,7 @@ func (h *requestHost) Invoke(ctx context.Context, target, method string, params 
 		out, err = s.await(ctx, id, ch, target, method)
 	}
 	if inline {
-		h.r.role.Store(roleInline)
-		h.r.slow.Reset(handOffAfter)
+		h.r.inline()
 	}
 	return out, err
 }
@@ -184,36 +174,15 @@ func (s *processServer) forget(id int64) bool {
 
 // cancelCall tells the host that the module gave up call id.
 func (s *processServer) cancelCall(id int64) {
-	b := make([]byte, 4, 32)
-	b = cbor.AppendMapHeader(b, 2)
-	b = cbor.AppendString(b, "t")
-	b = cbor.AppendString(b, "cancel")
-	b = cbor.AppendString(b, "id")
-	b = cbor.AppendInt(b, id)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	b, _ := wire.Append(make([]byte, 0, 32), wire.CBOR, &wire.Message{Kind: wire.Cancel, ID: id})
 	s.write(b)
 }
 
 // appendHostCall appends the frame of a call.
 func appendHostCall(b []byte, id, parent int64, target, method string, params map[string]any, timeout time.Duration) ([]byte, error) {
-	b = append(b, 0, 0, 0, 0)
-	n := 6
-	if timeout > 0 {
-		n++
-	}
-	b = cbor.AppendMapHeader(b, n)
-	b = cbor.AppendString(b, "t")
-	b = cbor.AppendString(b, "call")
-	b = cbor.AppendString(b, "id")
-	b = cbor.AppendInt(b, id)
-	b = cbor.AppendString(b, "parent")
-	b = cbor.AppendInt(b, parent)
-	b = cbor.AppendString(b, "target")
-	b = cbor.AppendString(b, strings.ToValidUTF8(target, "\uFFFD"))
-	b = cbor.AppendString(b, "method")
-	b = cbor.AppendString(b, strings.ToValidUTF8(method, "\uFFFD"))
-	b = cbor.AppendString(b, "params")
-	b, err := cbor.Append(b, params)
+	pp := frames.Get().(*[]byte)
+	defer putFrame(pp)
+	raw, err := cbor.Append((*pp)[:0], params)
 	if err != nil {
 		var ee *cbor.EncodeError
 		if errors.As(err, &ee) {
@@ -221,14 +190,12 @@ func appendHostCall(b []byte, id, parent int64, target, method string, params ma
 		}
 		return nil, Errorf(CodeBadParams, "calling %s.%s: %v", target, method, err)
 	}
-	if timeout > 0 {
-		b = cbor.AppendString(b, "timeout_us")
-		b = cbor.AppendInt(b, int64((timeout+time.Microsecond-1)/time.Microsecond))
+	*pp = raw
+	b, err = wire.Append(b, wire.CBOR, &wire.Message{Kind: wire.Call, ID: id, Parent: parent, HasParent: true,
+		Target: target, Method: method, Params: raw, Timeout: timeout})
+	if err != nil {
+		return nil, Errorf(CodeBadParams, "calling %s.%s: %v", target, method, err)
 	}
-	if len(b)-4 > processMaxFrame {
-		return nil, Errorf(CodeBadParams, "calling %s.%s: the call of %d bytes is over the process protocol's frame limit of %d bytes", target, method, len(b)-4, processMaxFrame)
-	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	return b, nil
 }
 
@@ -236,14 +203,14 @@ func appendHostCall(b []byte, id, parent int64, target, method string, params ma
 // call the module gave up is dropped. It takes bp.
 func (s *processServer) deliver(req request, bp *[]byte) {
 	s.mu.Lock()
-	ch := s.calls[req.id]
-	delete(s.calls, req.id)
+	ch := s.calls[req.ID]
+	delete(s.calls, req.ID)
 	s.mu.Unlock()
 	if ch == nil {
 		putFrame(bp)
 		return
 	}
-	ch <- hostReply{bp: bp, result: req.result, err: req.err}
+	ch <- hostReply{bp: bp, result: req.Result, err: req.Err}
 }
 
 // decode returns the reply's result or error, and puts its frame back. The
@@ -251,12 +218,16 @@ func (s *processServer) deliver(req request, bp *[]byte) {
 func (r hostReply) decode(ctx context.Context, target, method string) (map[string]any, error) {
 	defer putFrame(r.bp)
 	if r.err != nil {
-		if err := ctx.Err(); err != nil && r.err.Code == CodeTimeout {
+		code := Code(r.err.Code)
+		if code == "" {
+			code = CodeModule
+		}
+		if err := ctx.Err(); err != nil && code == CodeTimeout {
 			return nil, Errorf(CodeTimeout, "calling %s.%s: %v", target, method, err)
 		}
-		return nil, r.err
+		return nil, &Error{Code: code, Message: r.err.Message}
 	}
-	if len(r.result) == 0 || r.result[0] == 0xf6 { // none, or null
+	if len(r.result) == 0 { // none, or null
 		return map[string]any{}, nil
 	}
 	out, err := cbor.UnmarshalMap(r.result)
@@ -264,44 +235,4 @@ func (r hostReply) decode(ctx context.Context, target, method string) (map[strin
 		return nil, Errorf(CodeInternal, "calling %s.%s: the host's reply holds a result that is %s", target, method, cborProblem(err))
 	}
 	return out, nil
-}
-
-// parseHostError reads the {"code", "message"} map of an error reply.
-func parseHostError(d *cbor.Decoder) (*Error, error) {
-	n, err := d.ReadMapHeader()
-	if err != nil {
-		return nil, err
-	}
-	e := &Error{}
-	for i := 0; n < 0 && !d.AtBreak() || i < n; i++ {
-		key, err := d.ReadStringBytes()
-		if err != nil {
-			return nil, err
-		}
-		switch string(key) {
-		case "code":
-			c, err := d.ReadString()
-			if err != nil {
-				return nil, err
-			}
-			e.Code = Code(c)
-		case "message":
-			if e.Message, err = d.ReadString(); err != nil {
-				return nil, err
-			}
-		default:
-			if err := d.Skip(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if n < 0 {
-		if err := d.ReadBreak(); err != nil {
-			return nil, err
-		}
-	}
-	if e.Code == "" {
-		e.Code = CodeModule
-	}
-	return e, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotmod/hotmod/sdk/cbor"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // procHost is the host's end of an in-memory process protocol session with
@@ -67,6 +68,16 @@ func startProc(t *testing.T, m *Module, env map[string]string) *procHost {
 		outR.Close()
 	})
 	return h
+}
+
+// processHello is the handshake line as a host reads it, with the
+// manifest decoded.
+type processHello struct {
+	Hotmod   string    `json:"hotmod"`
+	Version  int       `json:"version,omitempty"`
+	Encoding string    `json:"encoding,omitempty"`
+	Manifest *Manifest `json:"manifest,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 func (h *procHost) hello() processHello {
@@ -364,10 +375,10 @@ func TestProcessBrokenInput(t *testing.T) {
 		frame []byte
 		want  string
 	}{
-		{"empty frame", []byte{0, 0, 0, 0}, "a frame of 0 bytes"},
-		{"huge frame", []byte{0xff, 0xff, 0xff, 0xff}, "a frame of 4294967295 bytes"},
+		{"empty frame", []byte{0, 0, 0, 0}, "announces 0 bytes"},
+		{"huge frame", []byte{0xff, 0xff, 0xff, 0xff}, "announces 4294967295 bytes"},
 		{"not a map", append([]byte{0, 0, 0, 1}, 0x01), "not a CBOR map"},
-		{"no id", append([]byte{0, 0, 0, 8}, mustCBOR(t, map[string]any{"t": "call"})...), `no "id"`},
+		{"no id", append([]byte{0, 0, 0, 8}, mustCBOR(t, map[string]any{"t": "call"})...), `without "id"`},
 		{"truncated", []byte{0, 0, 0, 9, 0xa1}, "in the middle of a frame"},
 	}
 	for _, tt := range tests {
@@ -435,24 +446,24 @@ func FuzzProcessRequest(f *testing.F) {
 	}
 	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := s.parse(data)
+		req, err := s.dec.DecodeCBOR(data)
 		if err != nil {
 			return
 		}
-		if req.kind != msgUnknown && !req.hasID {
-			t.Fatalf("a %d request without an id", req.kind)
+		if req.Kind != wire.Unknown && !req.HasID {
+			t.Fatalf("a %v request without an id", req.Kind)
 		}
-		if req.params != nil {
-			if _, err := cbor.Unmarshal(req.params); err != nil {
+		if req.Params != nil {
+			if _, err := cbor.UnmarshalMap(req.Params); err != nil {
 				t.Fatalf("params that do not decode: %v", err)
 			}
 		}
-		if req.result != nil {
-			if _, err := cbor.Unmarshal(req.result); err != nil {
+		if req.Result != nil {
+			if _, err := cbor.UnmarshalMap(req.Result); err != nil {
 				t.Fatalf("a result that does not decode: %v", err)
 			}
 		}
-		if req.kind == msgError && (req.err == nil || req.err.Code == "") {
+		if req.Kind == wire.Error && req.Err == nil {
 			t.Fatalf("an error reply without its error: %+v", req)
 		}
 	})
@@ -702,5 +713,75 @@ func TestProcessHostCallRecursion(t *testing.T) {
 		if r := h.recv(); r["id"] != int64(k) || r["result"].(map[string]any)["k"] != int64(k) {
 			t.Fatalf("request %d: %v", k, r)
 		}
+	}
+}
+
+// TestCallContext: a request's context sets no timer until asked, yet
+// behaves as context.WithTimeout's: Err after the deadline, Done closed at
+// it, derived contexts and context.AfterFunc told when it ends.
+func TestCallContext(t *testing.T) {
+	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	req := &request{ID: 1, Timeout: 30 * time.Millisecond, TraceParent: "00-x"}
+	c := s.newCallCtx(req, nil)
+	if d, ok := c.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
+		t.Errorf("Deadline = %v, %v", d, ok)
+	}
+	if c.timer != nil || c.Err() != nil || TraceParent(c) != "00-x" {
+		t.Fatalf("a fresh context: timer %v, Err %v, trace %q", c.timer, c.Err(), TraceParent(c))
+	}
+	time.Sleep(35 * time.Millisecond)
+	if c.timer != nil || c.Err() != context.DeadlineExceeded {
+		t.Errorf("past its deadline, nobody waiting: timer %v, Err %v", c.timer, c.Err())
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done is not closed past the deadline")
+	}
+
+	// Waiting for it sets the timer; derived contexts and AfterFunc follow.
+	c = s.newCallCtx(&request{ID: 2, Timeout: 20 * time.Millisecond}, nil)
+	derived, cancel := context.WithCancel(c)
+	defer cancel()
+	ran := make(chan struct{})
+	context.AfterFunc(c, func() { close(ran) })
+	select {
+	case <-derived.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the derived context did not end at the deadline")
+	}
+	<-ran
+	if derived.Err() != context.DeadlineExceeded && derived.Err() != context.Canceled {
+		t.Errorf("derived Err = %v", derived.Err())
+	}
+
+	// The host's cancel ends it, with everything derived from it.
+	c = s.newCallCtx(&request{ID: 3}, nil)
+	derived, cancel = context.WithCancel(c)
+	defer cancel()
+	stopped := context.AfterFunc(c, func() { t.Error("a stopped AfterFunc ran") })
+	if !stopped() {
+		t.Error("stop reported that the function ran")
+	}
+	c.cancel(context.Canceled)
+	<-derived.Done()
+	if c.Err() != context.Canceled {
+		t.Errorf("Err = %v", c.Err())
+	}
+	if _, ok := c.Deadline(); ok {
+		t.Error("a request without timeout_us has a deadline")
+	}
+}
+
+// TestCallContextExpiredBeforeDone: Done asked for the first time after the
+// deadline passed is closed, once.
+func TestCallContextExpiredBeforeDone(t *testing.T) {
+	s := newProcessServer(adder(), strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	c := s.newCallCtx(&request{ID: 1, Timeout: time.Millisecond}, nil)
+	time.Sleep(2 * time.Millisecond)
+	<-c.Done()
+	c.cancel(context.Canceled)
+	if c.Err() != context.DeadlineExceeded {
+		t.Errorf("Err = %v", c.Err())
 	}
 }

@@ -76,14 +76,20 @@ func adder(b *testing.B) string {
 // benchCalls calls method with {"a":1,"b":2} b.N times and reports the
 // median and 99th percentile of the round trips.
 func benchCalls(b *testing.B, inst *Instance, method string) {
-	ctx := context.Background()
+	benchCallsCtx(b, context.Background(), inst, method)
+}
+
+// benchCallsCtx is benchCalls with the calls made within ctx.
+func benchCallsCtx(b *testing.B, ctx context.Context, inst *Instance, method string) {
 	p := map[string]any{"a": int64(1), "b": int64(2)}
 	for i := 0; i < 1000; i++ { // warm up
 		inst.Invoke(ctx, method, p)
 	}
 	lat := make([]time.Duration, 0, b.N)
+	pids := inst.PIDs()
 	b.ReportAllocs()
 	b.ResetTimer()
+	start := costNow(pids)
 	for i := 0; i < b.N; i++ {
 		t := time.Now()
 		out, err := inst.Invoke(ctx, method, p)
@@ -93,6 +99,7 @@ func benchCalls(b *testing.B, inst *Instance, method string) {
 		}
 	}
 	b.StopTimer()
+	reportCost(b, start, pids)
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
@@ -145,14 +152,7 @@ func BenchmarkCallDeadline(b *testing.B) {
 	inst := load(b, cfg, adder(b))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	p := map[string]any{"a": int64(1), "b": int64(2)}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := inst.Invoke(ctx, "add", p); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCallsCtx(b, ctx, inst, "add")
 }
 
 // BenchmarkParallel8: 8 callers on one child; ns/op is the inverse of the
@@ -280,6 +280,7 @@ func BenchmarkPipeBaseline(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	start := costNow([]int{cmd.Process.Pid})
 	for i := 0; i < b.N; i++ {
 		t := time.Now()
 		inW.Write(frame)
@@ -289,6 +290,7 @@ func BenchmarkPipeBaseline(b *testing.B) {
 		lat = append(lat, time.Since(t))
 	}
 	b.StopTimer()
+	reportCost(b, start, []int{cmd.Process.Pid})
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")

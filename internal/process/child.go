@@ -3,7 +3,6 @@ package process
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/hotmod/hotmod/internal/logcap"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hotmod/hotmod/internal/proctree"
 	"github.com/hotmod/hotmod/sdk"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // child is one running child process and the host's end of its protocol.
@@ -29,7 +29,7 @@ type child struct {
 	cmd   *exec.Cmd
 	pid   int
 	tree  *proctree.Tree // what it starts, at any depth
-	codec codec          // at the protocol version the child picked
+	codec *codec         // at the protocol version the child picked
 
 	stdout *os.File
 	in     *bufio.Reader
@@ -46,12 +46,10 @@ type child struct {
 	pending map[int64]*call
 	nested  map[int64]*nestedCall // the child's calls to other modules in flight, by its id (see nested.go)
 	reading bool                  // a goroutine holds the reader role
-	// deadlineSet: stdout has a read deadline (owned by the reader role)
-	deadlineSet bool
-	adopted     bool   // the handshake is done and an instance owns the child
-	ended       bool   // the process has exited (it may have left replies to read)
-	killMsg     string // why the host killed it; the first reason wins
-	gone        error  // why the child is finished; set once
+	adopted bool                  // the handshake is done and an instance owns the child
+	ended   bool                  // the process has exited (it may have left replies to read)
+	killMsg string                // why the host killed it; the first reason wins
+	gone    error                 // why the child is finished; set once
 
 	// procMu orders killing the process group against reaping the leader:
 	// the group is only signalled while the leader is not reaped, so its id
@@ -112,21 +110,19 @@ func (cl *call) result() (message, error) {
 // bufs are request buffers.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// putBuf puts a buffer back, unless it grew huge.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bufs.Put(bp)
+	}
+}
+
 // errNotSent: the child was gone before the request was written; the call
 // may go to another child.
 var errNotSent = errors.New("process: the child is gone; the request was not sent")
 
 // errWouldBlock: the pipe takes nothing now.
 var errWouldBlock = errors.New("process: the pipe is full")
-
-// hello is the child's handshake line.
-type hello struct {
-	Hotmod   string          `json:"hotmod"`
-	Version  int             `json:"version"`
-	Encoding string          `json:"encoding"`
-	Manifest json.RawMessage `json:"manifest"`
-	Error    string          `json:"error"`
-}
 
 // startChild starts a child process and completes its handshake. The child
 // is not adopted yet: nothing reads its replies until adopt.
@@ -214,16 +210,15 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 			return sdk.Manifest{}, fmt.Errorf("no handshake within %s: the process runs (pid %d) but wrote nothing on stdout%s; "+
 				"is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?", timeout, c.pid, c.stderr.suffix())
 		case errors.As(err, &pe):
-			return sdk.Manifest{}, fmt.Errorf("its handshake is broken: %v%s", pe.msg, c.stderr.suffix())
+			return sdk.Manifest{}, fmt.Errorf("its handshake is broken: %v%s", pe.Msg, c.stderr.suffix())
 		case errors.Is(err, io.EOF):
 			return sdk.Manifest{}, fmt.Errorf("it exited before its handshake: %s%s", c.exitStatus(time.Second), c.stderr.suffix())
 		}
 		return sdk.Manifest{}, fmt.Errorf("reading its handshake: %v%s", err, c.stderr.suffix())
 	}
-	var h hello
-	if err := json.Unmarshal(line, &h); err != nil || h.Hotmod != "process" {
-		return sdk.Manifest{}, fmt.Errorf("its first line on stdout is %q, not the process protocol's hello: "+
-			"is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?%s", clip(line, 120), c.stderr.suffix())
+	h, err := wire.ParseHello(line)
+	if err != nil {
+		return sdk.Manifest{}, fmt.Errorf("%v: is it a hotmod module built with sdk.Main, or a program that speaks the process protocol?%s", err, c.stderr.suffix())
 	}
 	if h.Error != "" {
 		return sdk.Manifest{}, fmt.Errorf("it refused to start: %s", h.Error)
@@ -231,7 +226,7 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 	if h.Version < minVersion || h.Version > maxVersion {
 		return sdk.Manifest{}, fmt.Errorf("it picked process protocol version %d; this host speaks %d-%d", h.Version, minVersion, maxVersion)
 	}
-	if !contains(c.spec.encodings, h.Encoding) {
+	if !contains(c.spec.encodings, string(h.Encoding)) {
 		return sdk.Manifest{}, fmt.Errorf("it picked the encoding %q; this host offered %s", h.Encoding, strings.Join(c.spec.encodings, ","))
 	}
 	if len(h.Manifest) == 0 {
@@ -241,7 +236,7 @@ func (c *child) handshake(ctx context.Context, timeout time.Duration) (sdk.Manif
 	if err != nil {
 		return sdk.Manifest{}, fmt.Errorf("its %v", err)
 	}
-	c.codec = codecFor(h.Encoding, h.Version)
+	c.codec = codecFor(string(h.Encoding), h.Version, c.in)
 	label := man.Name + "@" + man.Version
 	c.label.Store(&label)
 	return man, nil
@@ -411,13 +406,10 @@ func (c *child) await(ctx context.Context, cl *call) (message, error) {
 // nil: until no reply is due that no caller waits for), then passes the
 // role on. ctx is own's; when it ends, own is abandoned.
 func (c *child) lead(ctx context.Context, own *call) (message, error) {
-	var deadline time.Time
 	if ctx.Done() != nil {
-		deadline, _ = ctx.Deadline()
-		if !deadline.IsZero() || c.deadlineSet {
-			c.stdout.SetReadDeadline(deadline)
-			c.deadlineSet = !deadline.IsZero()
-		}
+		// The context's end interrupts the read. No read deadline is set
+		// for the call's deadline: that would cost a timer of the poller's
+		// on every call, and the context has its own.
 		stop := context.AfterFunc(ctx, c.interrupt)
 		defer stop()
 	}
@@ -434,14 +426,14 @@ func (c *child) lead(ctx context.Context, own *call) (message, error) {
 			c.stepDown()
 			return message{}, c.abandon(ctx, own)
 		}
-		rep, err := c.codec.readMessage(c.in)
+		rep, err := c.codec.readMessage()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if ctx.Err() == nil {
-					// Another leader's interruption, come late.
-					c.stdout.SetReadDeadline(deadline)
-					c.deadlineSet = !deadline.IsZero()
-				}
+				// An interruption: this leader's context ended, or another
+				// leader's did and its interruption came late. It is
+				// cleared before the context is looked at (a context ends
+				// before it interrupts), so that none is lost.
+				c.stdout.SetReadDeadline(time.Time{})
 				continue
 			}
 			c.finish(err)
@@ -474,7 +466,7 @@ func (c *child) lead(ctx context.Context, own *call) (message, error) {
 }
 
 // interrupt makes the leader's read return: its context ended. (It may
-// come late, to a later leader, which then restores its own deadline.)
+// come late, to a later leader, which then clears it and reads on.)
 func (c *child) interrupt() { c.stdout.SetReadDeadline(time.Unix(1, 0)) }
 
 // deliver hands a reply to its call, and a child's own call or cancel to
@@ -533,10 +525,6 @@ func (c *child) backgroundDone() bool {
 // stepDown gives up the reader role: to a waiting caller, or to a goroutine
 // of its own while replies are due that no caller waits for.
 func (c *child) stepDown() {
-	if c.deadlineSet {
-		c.stdout.SetReadDeadline(time.Time{})
-		c.deadlineSet = false
-	}
 	c.mu.Lock()
 	c.reading = false
 	if c.gone != nil {

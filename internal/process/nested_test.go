@@ -342,8 +342,8 @@ func TestNestedVersion1(t *testing.T) {
 	if err != nil || out["sum"] != int64(3) {
 		t.Fatalf("add = %v, %v", out, err)
 	}
-	if c := inst.slots[0].cur.Load(); c.codec.(*cborCodec).version != 1 {
-		t.Errorf("the child speaks version %d", c.codec.(*cborCodec).version)
+	if c := inst.slots[0].cur.Load(); c.codec.version != 1 {
+		t.Errorf("the child speaks version %d", c.codec.version)
 	}
 	_, err = inst.Invoke(bg, "relay", map[string]any{"target": "callee", "method": "add"})
 	wantCode(t, err, sdk.CodeIncompatible, "process protocol version 1, which has no calls to other modules")

@@ -74,7 +74,7 @@ func (tc messageCase) read(enc string, version int) (message, error) {
 	if enc == encJSON {
 		in = []byte(tc.json + "\n")
 	}
-	return codecFor(enc, version).readMessage(bufio.NewReader(bytes.NewReader(in)))
+	return codecFor(enc, version, bufio.NewReader(bytes.NewReader(in))).readMessage()
 }
 
 func (tc messageCase) wantProtocolError(t *testing.T, enc string, err error) {
@@ -148,9 +148,9 @@ func TestFraming(t *testing.T) {
 		// A reader that hands out a few bytes at a time, and times out
 		// between them: reading resumes where it stopped.
 		r := bufio.NewReaderSize(&trickle{data: in}, 16)
-		c := codecFor(enc, maxVersion)
+		c := codecFor(enc, maxVersion, r)
 		for n := 0; n < 2; {
-			rep, err := c.readMessage(r)
+			rep, err := c.readMessage()
 			if errors.Is(err, errTrickle) {
 				continue
 			}
@@ -159,9 +159,9 @@ func TestFraming(t *testing.T) {
 			}
 			n++
 		}
-		_, err := c.readMessage(r)
+		_, err := c.readMessage()
 		if errors.Is(err, errTrickle) {
-			_, err = c.readMessage(r)
+			_, err = c.readMessage()
 		}
 		if err != io.EOF {
 			t.Errorf("%s: at the end: %v", enc, err)
@@ -180,7 +180,7 @@ func TestFraming(t *testing.T) {
 		if name == "unfinished line" {
 			enc = encJSON
 		}
-		_, err := codecFor(enc, maxVersion).readMessage(bufio.NewReader(bytes.NewReader(in)))
+		_, err := codecFor(enc, maxVersion, bufio.NewReader(bytes.NewReader(in))).readMessage()
 		var pe *protocolError
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: %v, want a protocol error", name, err)
@@ -211,7 +211,7 @@ func (r *trickle) Read(p []byte) (int, error) {
 
 func TestRequests(t *testing.T) {
 	req := request{kind: kindCall, id: 9, method: "add", params: map[string]any{"a": int64(1), "b": 2.0, "c": []byte{1}}, timeout: 1500 * time.Nanosecond}
-	b, err := codecFor(encCBOR, maxVersion).appendRequest(nil, req)
+	b, err := codecFor(encCBOR, maxVersion, nil).appendRequest(nil, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestRequests(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(m, want) {
 		t.Errorf("cbor request = %#v, %v; want %#v", m, err, want)
 	}
-	b, err = codecFor(encJSON, maxVersion).appendRequest(nil, req)
+	b, err = codecFor(encJSON, maxVersion, nil).appendRequest(nil, req)
 	if err != nil || b[len(b)-1] != '\n' || bytes.Count(b, []byte("\n")) != 1 {
 		t.Fatalf("json request %q, %v", b, err)
 	}
@@ -233,11 +233,11 @@ func TestRequests(t *testing.T) {
 		t.Errorf("json request = %#v, %v; want %#v", m, err, want)
 	}
 	for _, enc := range []string{encCBOR, encJSON} {
-		b, err := codecFor(enc, maxVersion).appendRequest(nil, request{kind: kindInit, id: 1})
+		b, err := codecFor(enc, maxVersion, nil).appendRequest(nil, request{kind: kindInit, id: 1})
 		if err != nil || !bytes.Contains(b, []byte("config")) {
 			t.Errorf("%s init without config: %q, %v", enc, b, err)
 		}
-		_, err = codecFor(enc, maxVersion).appendRequest(nil, request{kind: kindCall, id: 1, method: "m", params: map[string]any{"f": func() {}}})
+		_, err = codecFor(enc, maxVersion, nil).appendRequest(nil, request{kind: kindCall, id: 1, method: "m", params: map[string]any{"f": func() {}}})
 		if sdk.CodeOf(err) != sdk.CodeBadParams || !strings.Contains(err.Error(), "params.f: func()") {
 			t.Errorf("%s unencodable params: %v", enc, err)
 		}
@@ -259,7 +259,7 @@ func FuzzCBORReply(f *testing.F) {
 	}
 	f.Add([]byte{0, 0, 0, 3, 0xbf, 0xff, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkReplies(t, codecFor(encCBOR, maxVersion), data)
+		checkReplies(t, encCBOR, data)
 	})
 }
 
@@ -275,14 +275,14 @@ func FuzzJSONReply(f *testing.F) {
 		f.Add([]byte(s + "\n"))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkReplies(t, codecFor(encJSON, maxVersion), data)
+		checkReplies(t, encJSON, data)
 	})
 }
 
-func checkReplies(t *testing.T, c codec, data []byte) {
-	r := bufio.NewReader(bytes.NewReader(data))
+func checkReplies(t *testing.T, enc string, data []byte) {
+	c := codecFor(enc, maxVersion, bufio.NewReader(bytes.NewReader(data)))
 	for i := 0; i < 100; i++ {
-		rep, err := c.readMessage(r)
+		rep, err := c.readMessage()
 		if err != nil {
 			var pe *protocolError
 			if err != io.EOF && !errors.As(err, &pe) {
@@ -358,7 +358,7 @@ func TestChildCalls(t *testing.T) {
 	}
 	// Keys of version 2 in a reply of version 1 are unknown keys: ignored.
 	body := mustCBOR(t, map[string]any{"t": "result", "id": int64(1), "method": int64(5), "params": "x"})
-	msg, err := codecFor(encCBOR, 1).readMessage(bufio.NewReader(bytes.NewReader(frame(body))))
+	msg, err := codecFor(encCBOR, 1, bufio.NewReader(bytes.NewReader(frame(body)))).readMessage()
 	if err != nil || msg.id != 1 || msg.call != nil {
 		t.Errorf("a version 1 reply with other keys: %+v, %v", msg, err)
 	}
@@ -388,7 +388,7 @@ func TestHostReplies(t *testing.T) {
 			}
 			return m
 		}
-		c := codecFor(enc, 2)
+		c := codecFor(enc, 2, nil)
 		b, err := c.appendReply(nil, 4, map[string]any{"sum": int64(3), "f": 2.0}, nil)
 		if m := decode(b); err != nil || !reflect.DeepEqual(m, map[string]any{"t": "result", "id": int64(4), "result": map[string]any{"sum": int64(3), "f": 2.0}}) {
 			t.Errorf("%s: result = %v, %v", enc, m, err)
