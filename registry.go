@@ -444,7 +444,11 @@ func (r *Registry) quarantine(stats *guard.Stats, lingering int64) {
 	}
 	r.mu.Unlock()
 	if inst != nil {
-		r.failActive(inst, fmt.Errorf("quarantined: %d calls abandoned at their deadline are still running", lingering))
+		what := fmt.Sprintf("%d calls abandoned at their deadline are still running", lingering)
+		if lingering == 1 {
+			what = "1 call abandoned at its deadline is still running"
+		}
+		r.failActive(inst, fmt.Errorf("quarantined: %s", what))
 	}
 }
 
