@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -192,7 +193,7 @@ func (l *Loader) LoadBytes(ctx context.Context, path string, data []byte) (*Inst
 		man.Name, man.Version, proven = p.Proven(sum)
 	}
 	if !proven {
-		if man, err = probe(ctx, l.replayList(), private); err != nil {
+		if man, err = l.probeReplaying(ctx, private); err != nil {
 			return nil, refusal(path, err, loadedArtifacts())
 		}
 	}
@@ -280,6 +281,42 @@ func (l *Loader) writeCopy(sum string, data []byte) (string, *os.File, error) {
 		return "", nil, err
 	}
 	return path, f, nil
+}
+
+// probeReplaying probes candidate after the plugins this process has open.
+// A private copy removed between replayList's check and the child's open
+// (someone cleaning the loader's directory) fails the replay; then the
+// copies are restored and the probe runs again, at most replayRetries
+// times.
+func (l *Loader) probeReplaying(ctx context.Context, candidate string) (sdk.Manifest, error) {
+	for try := 0; ; try++ {
+		replay := l.replayList()
+		if testHookBeforeProbe != nil {
+			testHookBeforeProbe(candidate)
+		}
+		man, err := probe(ctx, replay, candidate)
+		var pe *probeError
+		if err == nil || try == replayRetries || !errors.As(err, &pe) || pe.stage != "replay" || !anyGone(replay) {
+			return man, err
+		}
+		l.logger.Warn("native: a private copy of a loaded module vanished during the probe; probing again", "candidate", candidate)
+	}
+}
+
+// replayRetries bounds probeReplaying's retries.
+const replayRetries = 2
+
+// testHookBeforeProbe, when set by a test, runs between the replay list
+// and the probe (with the loads locked).
+var testHookBeforeProbe func(candidate string)
+
+func anyGone(replay []replayEntry) bool {
+	for _, r := range replay {
+		if _, err := os.Stat(r.Path); err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // replayList returns what the probe must open before the candidate,

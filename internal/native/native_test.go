@@ -99,6 +99,7 @@ func TestLoadAndInvoke(t *testing.T) {
 		"v1": {dir: example(), keepDir: keep},
 		"v2": {dir: example(`const version = "1.0.0"`, `const version = "2.0.0"`, `"hello, "`, `"hi, "`), keepDir: keep},
 		"v3": {dir: example(`const version = "1.0.0"`, `const version = "3.0.0"`, `"hello, "`, `"hey, "`), keepDir: keep},
+		"v4": {dir: example(`const version = "1.0.0"`, `const version = "4.0.0"`, `"hello, "`, `"howdy, "`), keepDir: keep},
 	})
 
 	// Two versions of one module, loaded at the same time, live side by side.
@@ -174,6 +175,38 @@ func TestLoadAndInvoke(t *testing.T) {
 		}
 	}
 	unlockLoads()
+
+	// Copies that vanish after the replay list was made, before the probe
+	// child opens them (someone cleans the directory right then): the
+	// probe fails on the replay, the copies are restored, it runs again.
+	removed := 0
+	setHook := func(h func(string)) { // loads read it with the loads locked
+		if err := lockLoads(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		testHookBeforeProbe = h
+		unlockLoads()
+	}
+	setHook(func(candidate string) {
+		if removed > 0 || !strings.HasPrefix(candidate, l2.dir) {
+			return
+		}
+		entries, _ := os.ReadDir(l2.dir)
+		for _, e := range entries {
+			if p := filepath.Join(l2.dir, e.Name()); p != candidate && os.Remove(p) == nil {
+				removed++
+			}
+		}
+	})
+	t.Cleanup(func() { setHook(nil) })
+	v4, err := l2.Load(t.Context(), so["v4"])
+	if err != nil {
+		t.Fatalf("a copy removed during the probe: %v\nlogs:\n%s", err, logs)
+	}
+	hello(t, v4, "howdy, Ada")
+	if removed == 0 || !strings.Contains(logs.String(), "vanished during the probe") {
+		t.Errorf("removed %d copies during the probe; logs:\n%s", removed, logs)
+	}
 }
 
 const noModuleSrc = `package main
