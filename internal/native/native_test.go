@@ -32,7 +32,29 @@ import (
 
 func newLoader(t *testing.T) (*Loader, *plugintest.Log) {
 	logs := &plugintest.Log{}
-	return NewLoader(t.TempDir(), slog.New(slog.NewTextHandler(logs, nil))), logs
+	dir, err := os.MkdirTemp(loaderRoot, "loader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewLoader(dir, slog.New(slog.NewTextHandler(logs, nil))), logs
+}
+
+// loaderRoot holds the loaders' directories for the whole run: the
+// private copies of loaded plugins must outlive the test that loaded them,
+// because the tests run in parallel and every probe replays every plugin
+// this process has open (a t.TempDir would be removed under another test's
+// probe).
+var loaderRoot string
+
+func TestMain(m *testing.M) {
+	var err error
+	if loaderRoot, err = os.MkdirTemp("", "hotmod-native-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(loaderRoot)
+	os.Exit(code)
 }
 
 // buildAll builds the named module directories in parallel subtests and
@@ -153,7 +175,14 @@ func TestLoadAndInvoke(t *testing.T) {
 
 	// A second loader, after the first one's directory is gone: its probe
 	// must still replay v1 and v2, so their copies are restored.
-	if err := os.RemoveAll(l.dir); err != nil {
+	// (With the loads locked: a parallel test's probe may be replaying
+	// these copies.)
+	if err := lockLoads(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err = os.RemoveAll(l.dir)
+	unlockLoads()
+	if err != nil {
 		t.Fatal(err)
 	}
 	l2, logs := newLoader(t)
@@ -415,15 +444,17 @@ func TestRefusals(t *testing.T) {
 			if so[tt.name] == "" {
 				t.Skip("not built")
 			}
+			// With the loads locked, as the loader probes: other tests
+			// remove copies of loaded plugins only with the loads locked.
+			if err := lockLoads(ctx); err != nil {
+				t.Fatal(err)
+			}
 			var replay []replayEntry
 			if tt.replay {
-				if err := lockLoads(ctx); err != nil {
-					t.Fatal(err)
-				}
 				replay = l.replayList()
-				unlockLoads()
 			}
 			_, err := probe(ctx, replay, so[tt.name])
+			unlockLoads()
 			var pe *probeError
 			if !errors.As(err, &pe) {
 				t.Fatalf("probe = %v, want a refusal", err)
