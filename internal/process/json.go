@@ -30,9 +30,6 @@ func appendJSON(b []byte, v any, path string, _ int) ([]byte, error) {
 	return b, nil
 }
 
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte { return valuejson.AppendString(b, s) }
-
 // parseJSONObject reads data, one JSON object with optional white space
 // around it, into a map. maxDepth counts the object itself as level 1.
 func parseJSONObject(data []byte, maxDepth int) (map[string]any, error) {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotmod/hotmod/sdk"
+	"github.com/hotmod/hotmod/sdk/wire"
 )
 
 // Append appends v as JSON to b. path names v in errors ("params"; "" for
@@ -147,53 +148,10 @@ func appendFloat(b []byte, f float64, bits int, v any, path string) ([]byte, err
 	return b, nil
 }
 
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD
-// (Append refuses it instead; this is for text such as a method name that
-// is only ever shown); U+2028 and U+2029 are escaped; <, > and & are left
-// alone (nothing here is embedded in HTML).
-func AppendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0 // s[start:i] is still to copy
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// AppendString appends s as a JSON string: the process protocol's own
+// escaping (wire.AppendJSONString), so values and the envelope around them
+// are written alike. Invalid UTF-8 becomes U+FFFD (Append refuses it
+// instead; this is for text such as a method name that is only ever
+// shown); U+2028 and U+2029 are escaped; <, > and & are left alone
+// (nothing here is embedded in HTML).
+func AppendString(b []byte, s string) []byte { return wire.AppendJSONString(b, s) }
